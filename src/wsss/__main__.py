@@ -1,0 +1,3 @@
+from wsss.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""Typed run configuration: frozen dataclasses per stage, YAML files and dotted overrides.
+
+A run is described by one :class:`RunConfig`. Each stage receives only its own section.
+Unknown keys and values of the wrong type are errors that name the key, so a typo in a
+YAML file or on the command line never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be applied."""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The generated demo dataset (written to ``data.root`` when ``data.kind`` is ``demo``)."""
+
+    num_train: int = 240
+    num_val: int = 60
+    size: int = 128
+    num_classes: int = 5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images and labels are and how to read them."""
+
+    kind: str = "demo"  # demo | voc | folder
+    root: str = "data/demo"
+    train_split: str = "train"
+    val_split: str = "val"
+    classes: str | None = None  # classes.txt; default: root/classes.txt, else the VOC classes
+    labels: str = "auto"  # auto | xml | masks | path to a cls_labels file
+    mask_dir: str = "auto"  # auto | SegmentationClass | SegmentationClassAug | any folder name
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The backbone shared by every network of a run."""
+
+    backbone: str = "efficientnet_lite0"
+    pretrained: bool = True
+    weights: str | None = None  # a local weight file (ResNet, ResNet-38)
+    output_stride: int = 16
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings common to every training stage."""
+
+    epochs: int = 8
+    batch_size: int = 8
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    poly_power: float = 0.9
+    head_lr_mult: float = 10.0
+    crop_size: int = 128
+    resize_long: tuple[int, int] = (112, 160)
+    flip: bool = True
+    color_jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.3, 0.1)
+    amp: bool = True
+    checkpoint_every: int = 100
+    log_every: int = 10
+
+
+@dataclass(frozen=True)
+class ClsConfig:
+    """Classification network trained on image labels (the source of CAMs)."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    dropout: float = 0.5
+    freeze_bn: bool = False
+
+
+@dataclass(frozen=True)
+class CamConfig:
+    """Multi-scale CAM inference."""
+
+    scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0)
+    flip: bool = True
+    splits: tuple[str, ...] = ("train",)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Scoring of CAMs and label maps."""
+
+    bg_threshold: float = 0.25
+    sweep: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(13))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``wsss run`` needs; stages read their own section."""
+
+    name: str = "demo"
+    out_dir: str = "runs"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    workers: int = 2
+    data: DataConfig = field(default_factory=DataConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    cls: ClsConfig = field(default_factory=ClsConfig)
+    cam: CamConfig = field(default_factory=CamConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Build a RunConfig from defaults, an optional YAML file, then ``a.b=value`` overrides."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        tree = _read_yaml(Path(path))
+    for item in overrides:
+        _apply_override(tree, item)
+    return from_dict(RunConfig, tree)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain builtins (tuples become lists) for YAML files and checkpoints."""
+    return _plain(dataclasses.asdict(cfg))
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    """Write the resolved config as YAML, atomically."""
+    from wsss.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def from_dict(cls: type, tree: dict[str, Any], prefix: str = "") -> Any:
+    """Instantiate dataclass ``cls`` from a nested dict, rejecting unknown keys and bad types."""
+    if not isinstance(tree, dict):
+        raise ConfigError(f"'{prefix.rstrip('.') or 'config'}' must be a mapping, got {tree!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(tree) - set(fields))
+    if unknown:
+        known = ", ".join(prefix + name for name in fields)
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}'; known keys here: {known}")
+    hints = typing.get_type_hints(cls)
+    values = {name: _coerce(hints[name], value, prefix + name) for name, value in tree.items()}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, key + ".")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"'{key}' must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, key) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"'{key}' must have {len(args)} items, got {value!r}")
+        return tuple(_coerce(a, v, key) for a, v in zip(args, value))
+    return _scalar(hint, value, key)
+
+
+def _scalar(hint: type, value: Any, key: str) -> Any:
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"'{key}' must be {hint.__name__}, got {value!r}")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"cannot parse config file {path}: {err}") from err
+    if not isinstance(tree, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return tree
+
+
+def _apply_override(tree: dict[str, Any], item: str) -> None:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override '{item}' must look like section.key=value")
+    node = tree
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{item}': '{part}' is not a section")
+    node[parts[-1]] = yaml.safe_load(raw) if raw else ""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

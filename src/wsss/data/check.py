@@ -1,0 +1,72 @@
+"""Find every problem in a dataset split, each with its file and a hint how to fix it.
+
+Build the dataset with ``strict=False`` so indexing problems (duplicate ids, unknown class
+names, unreadable annotations) are collected instead of raised; this module adds what only
+reading every file finds: missing or undecodable images (pixels fully decoded, so truncated
+JPEGs are caught), missing masks, masks of the wrong size or with values outside the classes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from wsss.data.base import Problem, SegDataset, problem_from_error
+from wsss.data.base import progress as progress_bar
+from wsss.data.classes import VOID
+from wsss.io import DataFileError, read_image, read_label_png
+
+__all__ = ["Problem", "check_dataset"]
+
+
+def check_dataset(ds: SegDataset, *, progress: bool = True) -> list[Problem]:
+    """Every problem of ``ds``: those met while indexing, then those of each image and mask."""
+    problems = list(ds.problems)
+    reported = {problem.path for problem in problems}  # files already found unreadable
+    for id in progress_bar(ds.ids, "checking files", len(ds.ids), progress):
+        problems += [p for p in _check_item(ds, id) if p.path not in reported]
+    return problems
+
+
+def _check_item(ds: SegDataset, id: str) -> list[Problem]:
+    listed_in = f"add it or remove '{id}' from {ds.source}"
+    image_path = ds.image_path(id)
+    image, problems = _read(read_image, image_path, f"image not found; {listed_in}")
+    mask_path = ds.mask_path(id)
+    if mask_path is None:
+        return problems
+    mask, mask_problems = _read(read_label_png, mask_path,
+                                f"mask not found while other images of this split have one; {listed_in}")
+    problems += mask_problems
+    if mask is not None:
+        problems += _check_mask(mask, mask_path, ds.classes.num_classes)
+    if mask is not None and image is not None and mask.shape != image.shape[:2]:
+        problems.append(Problem(mask_path, f"mask is {_size(mask)} but image {image_path.name} is "
+                                           f"{_size(image)}; re-export the mask at the image size"))
+    return problems
+
+
+def _read(
+    reader: Callable[[Path], np.ndarray], path: Path, missing: str
+) -> tuple[np.ndarray | None, list[Problem]]:
+    """The decoded file, or None and the reason it cannot be read."""
+    if not path.is_file():
+        return None, [Problem(path, missing)]
+    try:
+        return reader(path), []
+    except DataFileError as err:
+        return None, [problem_from_error(path, err)]
+
+
+def _check_mask(mask: np.ndarray, path: Path, num_classes: int) -> list[Problem]:
+    values = np.flatnonzero(np.bincount(mask.ravel(), minlength=256))
+    bad = [int(v) for v in values if v >= num_classes and v != VOID]
+    if not bad:
+        return []
+    return [Problem(path, f"mask values {bad} out of range: valid are 0..{num_classes - 1} "
+                          f"(the classes) and {VOID} (void); check classes.txt or re-export the mask")]
+
+
+def _size(array: np.ndarray) -> str:
+    return f"{array.shape[1]}x{array.shape[0]} (width x height)"

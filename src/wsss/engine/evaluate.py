@@ -1,0 +1,87 @@
+"""Segmentation scores from one confusion matrix accumulated over every pixel of a split.
+
+Ground truth 255 is void and never counted. A class absent from both prediction and ground
+truth has IoU NaN (not 0), and mIoU is the mean over the classes that occur.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+IGNORE = 255
+# How a prediction of 255 (an "ignore" pixel of a pseudo label) is scored.
+IGNORE_MODES = ("as_background", "excluded", "as_error")
+
+
+class ConfusionMatrix:
+    """``matrix[gt, pred]`` pixel counts over ``num_classes`` classes."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+        self.missed = np.zeros(num_classes, dtype=np.int64)  # ground truth predicted as 255
+
+    def update(self, pred: np.ndarray, gt: np.ndarray, ignore_mode: str = "as_error") -> None:
+        """Add one image. ``pred`` may hold 255 where a pseudo label abstains."""
+        if pred.shape != gt.shape:
+            raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in size")
+        if ignore_mode not in IGNORE_MODES:
+            raise ValueError(f"unknown ignore mode '{ignore_mode}'; choose one of {IGNORE_MODES}")
+        valid = gt != IGNORE
+        pred = pred.astype(np.int64)
+        abstain = pred == IGNORE
+        if ignore_mode == "excluded":
+            valid &= ~abstain
+        elif ignore_mode == "as_background":
+            pred = np.where(abstain, 0, pred)
+        n = self.num_classes
+        gt_v, pred_v = gt[valid].astype(np.int64), pred[valid]
+        wrong = pred_v >= n  # an abstention scored as error: a miss of the true class
+        self.matrix += np.bincount(gt_v[~wrong] * n + pred_v[~wrong], minlength=n * n).reshape(n, n)
+        self.missed += np.bincount(gt_v[wrong], minlength=n)
+
+    def merge(self, other: "ConfusionMatrix") -> None:
+        self.matrix += other.matrix
+        self.missed += other.missed
+
+    def scores(self) -> dict[str, object]:
+        """Per-class IoU, precision, recall; mIoU and pixel accuracy."""
+        m = self.matrix.astype(np.float64)
+        tp = np.diag(m)
+        gt_total = m.sum(1) + self.missed
+        pred_total = m.sum(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = tp / (gt_total + pred_total - tp)
+            precision = tp / pred_total
+            recall = tp / gt_total
+        pixels = gt_total.sum()
+        return {
+            "miou": _nanmean(iou),
+            "pixel_accuracy": float(tp.sum() / pixels) if pixels else math.nan,
+            "iou": iou.tolist(),
+            "precision": precision.tolist(),
+            "recall": recall.tolist(),
+        }
+
+
+def format_table(class_names: Sequence[str], columns: dict[str, Sequence[float]]) -> str:
+    """A Markdown table: one row per class, one column per result, mIoU in the last row."""
+    header = "| class | " + " | ".join(columns) + " |"
+    rule = "|---|" + "---:|" * len(columns)
+    rows = [
+        f"| {name} | " + " | ".join(_pct(col[i]) for col in columns.values()) + " |"
+        for i, name in enumerate(class_names)
+    ]
+    mean = "| **mIoU** | " + " | ".join(f"**{_pct(_nanmean(col))}**" for col in columns.values()) + " |"
+    return "\n".join([header, rule, *rows, mean])
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(arr)) if np.isfinite(arr).any() else math.nan
+
+
+def _pct(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100 * value:.1f}"

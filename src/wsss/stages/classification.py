@@ -1,0 +1,46 @@
+"""Stage ``train-cls``: the multi-label classifier whose CAMs seed every method."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+
+from wsss.config import ClsConfig, DataConfig, ModelConfig
+from wsss.data.augmented import AugmentedDataset
+from wsss.data.transforms import TrainTransform
+from wsss.engine.run_log import RunLog
+from wsss.engine.runtime import Runtime
+from wsss.engine.trainer import Trainer
+from wsss.models.cam_net import multilabel_loss
+from wsss.stages.common import build_cam_net, checkpoint_done, fingerprint, open_dataset
+
+
+def classifier_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints" / "cls.pt"
+
+
+def classifier_meta(data: DataConfig, model: ModelConfig, cls: ClsConfig, seed: int) -> dict[str, Any]:
+    return fingerprint(data=data, model=model, cls=cls, seed=seed)
+
+
+def train_classifier(data: DataConfig, model: ModelConfig, cls: ClsConfig, runtime: Runtime, run_dir: Path,
+                     *, resume: bool = False) -> Path:
+    """Train on the image labels of ``data.train_split``; writes ``checkpoints/cls.pt``."""
+    out = classifier_path(run_dir)
+    meta = classifier_meta(data, model, cls, runtime.seed)
+    if checkpoint_done(out, meta):
+        return out
+    dataset = open_dataset(data, data.train_split, check=True, progress=runtime.progress)
+    net = build_cam_net(model, dataset.classes.num_foreground, dropout=cls.dropout, freeze_bn=cls.freeze_bn)
+    t = cls.train
+    transform = TrainTransform(t.crop_size, t.resize_long, t.flip, t.color_jitter)
+    train_set = AugmentedDataset(dataset, transform, runtime.seed)
+    trainer = Trainer(net, _classification_step, train_set, t, stage="train-cls", out_path=out,
+                      runtime=runtime, log=RunLog(run_dir, runtime.is_main), meta=meta)
+    trainer.fit(resume=resume)
+    return out
+
+
+def _classification_step(net: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+    return {"loss": multilabel_loss(net(batch["image"]), batch["labels"])}

@@ -1,0 +1,73 @@
+"""Pieces every stage needs: checked datasets, stage fingerprints, the CAM network."""
+from __future__ import annotations
+
+from dataclasses import is_dataclass
+from pathlib import Path
+from typing import Any
+
+from wsss.config import DataConfig, ModelConfig, to_dict
+from wsss.data import SegDataset, build_dataset, check_dataset
+from wsss.engine.checkpoint import load_checkpoint
+from wsss.io import DataFileError
+from wsss.models.backbones import create_backbone
+from wsss.models.cam_net import CAMNet
+from wsss.stages.artifacts import ArtifactMismatchError
+
+
+class DataProblemsError(DataFileError):
+    """A dataset with problems; the message lists every one with its path."""
+
+
+def open_dataset(cfg: DataConfig, split: str, *, check: bool = False, progress: bool = True) -> SegDataset:
+    """Build the dataset of ``split``; with ``check``, refuse it while any file has a problem."""
+    dataset = build_dataset(cfg, split, strict=not check)
+    if check:
+        problems = check_dataset(dataset, progress=progress)
+        if problems:
+            raise DataProblemsError(format_problems(problems, cfg.root, split))
+    return dataset
+
+
+def format_problems(problems: list, root: str, split: str) -> str:
+    lines = [f"{len(problems)} problem(s) in the dataset at {root} (split '{split}'):"]
+    lines += [f"  {problem}" for problem in problems]
+    lines.append("Fix or remove these files (or drop their ids from the split list) and run again.")
+    return "\n".join(lines)
+
+
+def fingerprint(**parts: Any) -> dict[str, Any]:
+    """What a stage's outputs depend on, by config section name, as plain data stored beside them."""
+    return {name: to_dict(part) if is_dataclass(part) else part for name, part in parts.items()}
+
+
+def checkpoint_done(path: Path, meta: dict[str, Any]) -> bool:
+    """True when ``path`` holds a finished checkpoint of this configuration.
+
+    A checkpoint made with another configuration is refused, naming the keys that differ.
+    """
+    if not path.is_file():
+        return False
+    saved = load_checkpoint(path)["meta"]
+    if saved != meta:
+        changed = ", ".join(config_diff(saved, meta)) or "unknown"
+        raise ArtifactMismatchError(
+            f"{path} was made with another configuration (differs in: {changed}); "
+            "use another run name (name=...) or delete the file"
+        )
+    return True
+
+
+def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return [] if old == new else [prefix.rstrip(".") or "value"]
+    keys = sorted(set(old) | set(new))
+    return [d for k in keys for d in config_diff(old.get(k), new.get(k), f"{prefix}{k}.")]
+
+
+def build_cam_net(model: ModelConfig, num_classes: int, *, dropout: float = 0.5, freeze_bn: bool = False,
+                  pretrained: bool | None = None) -> CAMNet:
+    """The classifier of ``model``; ``pretrained=False`` when weights come from a checkpoint."""
+    backbone = create_backbone(model.backbone, output_stride=model.output_stride, weights=model.weights,
+                               pretrained=model.pretrained if pretrained is None else pretrained)
+    return CAMNet(backbone, num_classes, dropout=dropout, freeze_bn=freeze_bn)

@@ -1,0 +1,80 @@
+"""Stage ``eval``: score a folder of CAMs or label PNGs against a split's ground truth."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wsss.data import SegDataset
+from wsss.engine.evaluate import IGNORE_MODES, ConfusionMatrix
+from wsss.engine.run_log import progress
+from wsss.io import DataFileError, atomic_write_text, read_label_png
+from wsss.ops.cam import cam_argmax, with_background
+from wsss.stages.cams import load_cams
+
+
+def evaluate_cams(folder: Path, dataset: SegDataset, fixed: float, sweep: tuple[float, ...],
+                  show_progress: bool = True) -> dict[str, Any]:
+    """CAM mIoU at the ``fixed`` background threshold and over the ``sweep`` (best one named).
+
+    The best threshold is chosen with the ground truth, so it is an upper bound, reported as
+    such. Datasets without a background class are scored by the argmax over present classes.
+    """
+    classes = dataset.classes
+    thresholds = sorted({fixed, *sweep}) if classes.has_background else [None]
+    matrices = {t: ConfusionMatrix(classes.num_classes) for t in thresholds}
+    for image_id, gt in _ground_truth(dataset, show_progress, "eval cams"):
+        cams, keys = load_cams(_existing(folder / f"{image_id}.npz"))
+        peak, label = cam_argmax(cams, [classes.mask_value(int(k)) for k in keys])
+        _same_size(label, gt, folder / f"{image_id}.npz")
+        for threshold, matrix in matrices.items():
+            matrix.update(label if threshold is None else with_background(peak, label, threshold), gt)
+    if not classes.has_background:
+        return {"argmax": matrices[None].scores()}
+    scored = {t: m.scores() for t, m in matrices.items()}
+    best = max(sweep, key=lambda t: scored[t]["miou"])
+    return {
+        "fixed": {"threshold": fixed, **scored[fixed]},
+        "best": {"threshold": best, **scored[best]},
+        "sweep": [{"threshold": t, "miou": scored[t]["miou"]} for t in sweep],
+    }
+
+
+def evaluate_labels(folder: Path, dataset: SegDataset, show_progress: bool = True) -> dict[str, Any]:
+    """Scores of label PNGs; pixels labelled 255 are scored each of the three named ways."""
+    matrices = {mode: ConfusionMatrix(dataset.classes.num_classes) for mode in IGNORE_MODES}
+    for image_id, gt in _ground_truth(dataset, show_progress, "eval labels"):
+        path = _existing(folder / f"{image_id}.png")
+        label = _same_size(read_label_png(path), gt, path)
+        for mode, matrix in matrices.items():
+            matrix.update(label, gt, ignore_mode=mode)
+    return {mode: matrix.scores() for mode, matrix in matrices.items()}
+
+
+def update_metrics(run_dir: Path, key: str, value: dict[str, Any]) -> None:
+    """Merge one result into ``run_dir/metrics.json`` (written atomically)."""
+    path = Path(run_dir) / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    metrics[key] = value
+    atomic_write_text(path, json.dumps(metrics, indent=1))
+
+
+def _ground_truth(dataset: SegDataset, show_progress: bool, desc: str):
+    if not dataset.has_masks:
+        raise DataFileError(f"the split has no ground-truth masks to evaluate against ({dataset.ids[:1]}...)")
+    for image_id in progress(dataset.ids, desc, show_progress):
+        yield image_id, read_label_png(dataset.mask_path(image_id))
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise DataFileError(f"{path}: missing; run the stage that writes this folder for the same split")
+    return path
+
+
+def _same_size(label: np.ndarray, gt: np.ndarray, path: Path) -> np.ndarray:
+    if label.shape != gt.shape:
+        raise DataFileError(f"{path}: size {label.shape} differs from its ground truth {gt.shape}")
+    return label

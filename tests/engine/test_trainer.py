@@ -1,0 +1,125 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from wsss.config import TrainConfig
+from wsss.engine.checkpoint import load_checkpoint
+from wsss.engine.run_log import RunLog
+from wsss.engine.runtime import create_runtime
+from wsss.engine.trainer import EpochSampler, NonFiniteLossError, Trainer
+
+
+class Noisy(Dataset):
+    """Keyed by (epoch, index); the sample depends on both, like an augmented dataset."""
+
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, key):
+        epoch, index = key
+        g = torch.Generator().manual_seed(epoch * 1000 + index)
+        x = torch.randn(4, generator=g)
+        return {"x": x, "y": x.sum(0, keepdim=True), "id": f"img{index}"}
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Linear(4, 8)
+        self.drop = nn.Dropout(0.5)  # consumes the RNG: resume must restore it
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.head(self.drop(torch.relu(self.body(x))))
+
+    def param_groups(self, lr, mult):
+        return [{"params": self.body.parameters(), "lr": lr},
+                {"params": self.head.parameters(), "lr": lr * mult}]
+
+
+def mse_step(net, batch):
+    return {"loss": ((net(batch["x"]) - batch["y"]) ** 2).mean()}
+
+
+CFG = TrainConfig(epochs=3, batch_size=3, lr=0.05, checkpoint_every=2, log_every=1)
+
+
+def make_trainer(tmp_path, step_fn=mse_step, workers=0):
+    runtime = create_runtime("cpu", seed=7, workers=workers, progress=False)
+    return Trainer(Net(), step_fn, Noisy(), CFG, stage="test", out_path=tmp_path / "ck" / "m.pt",
+                   runtime=runtime, log=RunLog(tmp_path), meta={"cfg": 1})
+
+
+def crash_at(step_to_fail):
+    calls = {"n": 0}
+
+    def step(net, batch):
+        calls["n"] += 1
+        if calls["n"] == step_to_fail:
+            raise KeyboardInterrupt  # a crash mid-run
+        return mse_step(net, batch)
+    return step
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    whole = make_trainer(tmp_path / "a").fit()
+    crashed = make_trainer(tmp_path / "b", step_fn=crash_at(6))
+    with pytest.raises(KeyboardInterrupt):
+        crashed.fit()
+    last = load_checkpoint(tmp_path / "b" / "ck" / "m.last.pt")
+    assert last["step"] == 4  # checkpoints every 2 steps: 5 steps ran, 4 were saved
+    resumed = make_trainer(tmp_path / "b").fit(resume=True)
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert not (tmp_path / "b" / "ck" / "m.last.pt").exists()
+    final = load_checkpoint(tmp_path / "b" / "ck" / "m.pt")
+    assert final["step"] == 9 and final["meta"] == {"cfg": 1}
+
+
+def test_worker_processes_give_the_same_result(tmp_path):
+    a = make_trainer(tmp_path / "a", workers=0).fit()
+    b = make_trainer(tmp_path / "b", workers=2).fit()
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer(tmp_path, step_fn=crash_at(4)).fit()
+    other = make_trainer(tmp_path)
+    other.meta = {"cfg": 2}
+    with pytest.raises(RuntimeError, match="another configuration"):
+        other.fit(resume=True)
+
+
+def test_non_finite_loss_names_step_and_images(tmp_path):
+    def nan_step(net, batch):
+        return {"loss": net(batch["x"]).mean() * float("nan")}
+
+    with pytest.raises(NonFiniteLossError, match=r"step 1; images: \['img"):
+        make_trainer(tmp_path, step_fn=nan_step).fit()
+
+
+def test_log_has_one_line_per_step_with_lr_and_speed(tmp_path):
+    make_trainer(tmp_path).fit()
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == list(range(1, 10))
+    assert lines[0]["lr"] == pytest.approx(0.05)
+    assert lines[-1]["lr"] < lines[0]["lr"]  # poly decay
+    assert all(r["images_per_s"] > 0 and "loss" in r for r in lines)
+
+
+def test_sampler_shards_and_skips():
+    full = list(EpochSampler(10, 2, seed=1))
+    assert len(full) == 10 and sorted(i for _, i in full) == list(range(10))
+    ranks = [list(EpochSampler(10, 2, seed=1, rank=r, world_size=2)) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 4  # 2 full global batches of 4
+    assert not {i for _, i in ranks[0]} & {i for _, i in ranks[1]}
+    resumed = EpochSampler(10, 2, seed=1)
+    resumed.set_position(0, 3)
+    assert list(resumed) == full[6:]
+    small = list(EpochSampler(3, 4, seed=0))
+    assert len(small) == 4  # a dataset smaller than a batch wraps around

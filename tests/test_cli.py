@@ -1,0 +1,105 @@
+"""The ``wsss`` command as a user runs it: whole pipeline, resume/skip, bad data refused."""
+import json
+import shutil
+
+import pytest
+from wsss.cli import main
+
+
+@pytest.fixture
+def run_args(tmp_path, demo_root, fast_run, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return [*fast_run, f"data.root={demo_root}", "name=t"]
+
+
+def test_run_prints_cam_table_and_writes_the_run_folder(run_args, tmp_path, capsys):
+    assert main(["run", "--quiet", *run_args]) == 0
+    out = capsys.readouterr().out
+    assert "| **mIoU** |" in out and "CAM train (bg 0.25)" in out and "background" in out
+    run = tmp_path / "runs" / "t"
+    metrics = json.loads((run / "metrics.json").read_text())
+    cam = metrics["cam/train"]
+    assert 0.0 <= cam["fixed"]["miou"] <= 1.0
+    assert cam["best"]["miou"] >= max(s["miou"] for s in cam["sweep"]) - 1e-12
+    assert set(metrics["timings_s"]) == {"train-cls", "cams", "eval"}
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "cls.pt").is_file()
+    assert len(list((run / "cams" / "train").glob("*.npz"))) == 16
+    logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert logged and all(r["stage"] == "train-cls" for r in logged)
+
+
+def test_second_run_skips_finished_stages(run_args, tmp_path, capsys):
+    assert main(["run", "--quiet", *run_args]) == 0
+    ckpt = tmp_path / "runs" / "t" / "checkpoints" / "cls.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    first = capsys.readouterr().out.split("| class")[1]
+    assert main(["run", "--quiet", *run_args]) == 0
+    assert ckpt.stat().st_mtime_ns == stamp
+    assert capsys.readouterr().out.split("| class")[1] == first
+
+
+def test_interrupted_cam_folder_is_completed(run_args, tmp_path):
+    assert main(["run", "--quiet", *run_args]) == 0
+    cams = tmp_path / "runs" / "t" / "cams" / "train"
+    victims = sorted(cams.glob("*.npz"))[:3]
+    for path in victims:
+        path.unlink()
+    (cams / "manifest.json").unlink()
+    assert main(["cams", "--quiet", *run_args]) == 0
+    assert all(path.is_file() for path in victims) and (cams / "manifest.json").is_file()
+
+
+def test_changed_config_is_refused_not_mixed(run_args, capsys):
+    assert main(["train-cls", "--quiet", *run_args]) == 0
+    assert main(["train-cls", "--quiet", *run_args, "cls.train.lr=0.5"]) == 1
+    err = capsys.readouterr().err
+    assert "another configuration" in err and "cls.train.lr" in err
+
+
+def test_eval_scores_a_label_folder_three_ways(run_args, tmp_path, demo_root, capsys):
+    labels = tmp_path / "gt_copy"
+    shutil.copytree(demo_root / "SegmentationClass", labels)
+    assert main(["eval", "--quiet", *run_args, "--split", "val", "--path", str(labels)]) == 0
+    out = capsys.readouterr().out
+    assert "gt_copy (as_error)" in out and "| **mIoU** | **100.0** | **100.0** | **100.0** |" in out
+
+
+def test_demo_data_command_writes_voc_layout(tmp_path):
+    assert main(["demo-data", str(tmp_path / "d"), "demo.num_train=4", "demo.num_val=2", "demo.size=48"]) == 0
+    assert len((tmp_path / "d" / "ImageSets" / "Segmentation" / "train.txt").read_text().split()) == 4
+    assert len(list((tmp_path / "d" / "JPEGImages").glob("*.jpg"))) == 6
+
+
+def test_unknown_override_is_a_clear_error(capsys):
+    assert main(["check-data", "data.rooot=x"]) == 1
+    assert "unknown config key 'data.rooot'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def broken_voc(demo_root, tmp_path):
+    """A copy of the demo set with one truncated JPEG and one missing mask."""
+    root = tmp_path / "broken"
+    shutil.copytree(demo_root, root)
+    ids = (root / "ImageSets" / "Segmentation" / "train.txt").read_text().split()
+    jpeg = root / "JPEGImages" / f"{ids[0]}.jpg"
+    jpeg.write_bytes(jpeg.read_bytes()[: jpeg.stat().st_size // 2])
+    mask = root / "SegmentationClass" / f"{ids[1]}.png"
+    mask.unlink()
+    (root / "demo.json").unlink()  # now a plain VOC folder, not the generated set
+    return root, jpeg, mask
+
+
+def test_check_data_names_every_broken_file(broken_voc, capsys):
+    root, jpeg, mask = broken_voc
+    assert main(["check-data", "--quiet", "data.kind=voc", f"data.root={root}"]) == 1
+    err = capsys.readouterr().err
+    assert str(jpeg) in err and str(mask) in err and "2 problem(s)" in err
+
+
+def test_train_cls_refuses_broken_data_with_the_same_message(broken_voc, run_args, tmp_path, capsys):
+    root, jpeg, mask = broken_voc
+    assert main(["check-data", "--quiet", "data.kind=voc", f"data.root={root}"]) == 1
+    expected = capsys.readouterr().err
+    assert main(["train-cls", "--quiet", *run_args, "data.kind=voc", f"data.root={root}"]) == 1
+    assert capsys.readouterr().err == expected
+    assert not (tmp_path / "runs" / "t" / "checkpoints").exists()

@@ -1,0 +1,68 @@
+import pytest
+import yaml
+
+from wsss.config import ConfigError, RunConfig, load_config, save_config, to_dict
+
+
+def test_defaults_are_the_demo_run():
+    cfg = load_config()
+    assert cfg == RunConfig()
+    assert cfg.data.kind == "demo" and cfg.cam.scales == (1.0, 0.5, 1.5, 2.0)
+
+
+def test_yaml_file_then_dotted_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: a\ncls:\n  train:\n    lr: 0.1\n    epochs: 3\n")
+    cfg = load_config(path, ["cls.train.lr=0.05", "cam.scales=[1.0, 0.5]", "model.weights=/w.pth"])
+    assert cfg.name == "a"
+    assert cfg.cls.train.epochs == 3
+    assert cfg.cls.train.lr == 0.05
+    assert cfg.cam.scales == (1.0, 0.5)
+    assert cfg.model.weights == "/w.pth"
+
+
+def test_int_is_accepted_for_float_but_not_the_reverse():
+    assert load_config(overrides=["cls.train.lr=1"]).cls.train.lr == 1.0
+    with pytest.raises(ConfigError, match="cls.train.epochs"):
+        load_config(overrides=["cls.train.epochs=2.5"])
+
+
+@pytest.mark.parametrize("override, key", [
+    ("cls.train.lrr=0.1", "cls.train.lrr"),
+    ("dat.root=x", "dat"),
+    ("model.pretrained=maybe", "model.pretrained"),
+    ("cls=3", "cls"),
+    ("train.color_jitter=[1,2]", "train"),
+    ("cls.train.resize_long=[1,2,3]", "cls.train.resize_long"),
+])
+def test_bad_keys_and_values_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(overrides=[override])
+
+
+def test_override_without_equals_is_rejected():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(overrides=["cls.train.lr"])
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        load_config(bad)
+
+
+def test_saved_config_loads_back_identically(tmp_path):
+    cfg = load_config(overrides=["name=x", "cam.flip=false", "data.classes=/c.txt"])
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == cfg
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text()) == to_dict(cfg)
+
+
+def test_shipped_configs_load(repo_root):
+    files = sorted((repo_root / "configs").glob("*.yaml"))
+    assert files
+    for path in files:
+        load_config(path)
