@@ -12,20 +12,31 @@ def run_args(tmp_path, demo_root, fast_run, monkeypatch):
     return [*fast_run, f"data.root={demo_root}", "name=t"]
 
 
-def test_run_prints_cam_table_and_writes_the_run_folder(run_args, tmp_path, capsys):
+STAGES = ["train-cls", "cams", "seeds", "train-aff", "pseudo", "train-seg", "predict"]
+
+
+def test_run_prints_the_whole_psa_table_and_writes_the_run_folder(run_args, tmp_path, capsys):
     assert main(["run", "--quiet", *run_args]) == 0
     out = capsys.readouterr().out
-    assert "| **mIoU** |" in out and "CAM train (bg 0.25)" in out and "background" in out
+    header = out[out.index("| class"):].splitlines()[0]
+    for column in ("CAM train (bg 0.25)", "seeds train", "pseudo (RW) train", "seg val-ss", "seg val-ms"):
+        assert column in header
+    assert "| **mIoU** |" in out and "| background |" in out
     run = tmp_path / "runs" / "t"
     metrics = json.loads((run / "metrics.json").read_text())
     cam = metrics["cam/train"]
     assert 0.0 <= cam["fixed"]["miou"] <= 1.0
     assert cam["best"]["miou"] >= max(s["miou"] for s in cam["sweep"]) - 1e-12
-    assert set(metrics["timings_s"]) == {"train-cls", "cams", "eval"}
-    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "cls.pt").is_file()
-    assert len(list((run / "cams" / "train").glob("*.npz"))) == 16
+    assert 0.0 <= metrics["pseudo/train"]["as_error"]["miou"] <= 1.0
+    assert set(metrics["timings_s"]) == set(STAGES)
+    for name in ("cls", "aff", "seg"):
+        assert (run / "checkpoints" / f"{name}.pt").is_file()
+    assert (run / "config.yaml").is_file()
+    for folder, suffix, count in [("cams/train", "npz", 16), ("seeds/train", "png", 16), ("pseudo/train", "png", 16),
+                                  ("preds/val-ss", "png", 6), ("preds/val-ms", "png", 6)]:
+        assert len(list((run / folder).glob(f"*.{suffix}"))) == count, folder
     logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    assert logged and all(r["stage"] == "train-cls" for r in logged)
+    assert {r["stage"] for r in logged} == {"train-cls", "train-aff", "train-seg"}
 
 
 def test_second_run_skips_finished_stages(run_args, tmp_path, capsys):

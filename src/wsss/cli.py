@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,12 +11,22 @@ from wsss.config import ConfigError, RunConfig, load_config, save_config
 from wsss.data import build_dataset, check_dataset, generate_demo
 from wsss.engine.checkpoint import CheckpointError
 from wsss.engine.runtime import Runtime, create_runtime
+from wsss.engine.trainer import NonFiniteLossError
 from wsss.io import DataFileError
 from wsss.stages.artifacts import ArtifactMismatchError
 from wsss.stages.common import DataProblemsError, format_problems, open_dataset
 
-USER_ERRORS = (ConfigError, DataFileError, CheckpointError, ArtifactMismatchError, FileNotFoundError,
-               KeyError, ValueError, ImportError)
+PIPELINE_COMMANDS = {
+    "train-cls": "train the classification network on image labels",
+    "train-aff": "make seeds from the CAMs and train AffinityNet (runs earlier stages if needed)",
+    "pseudo": "random-walk pseudo labels for the training split (runs earlier stages if needed)",
+    "train-seg": "train the segmentation network on the pseudo labels (runs earlier stages if needed)",
+    "predict": "predict the val split, single- and multi-scale (runs earlier stages if needed)",
+}
+# Errors whose message tells the user what to fix; they are printed without a traceback
+# (set WSSS_DEBUG=1 to see it). Unknown names (backbone, preset, class) raise KeyError.
+USER_ERRORS = (ConfigError, DataFileError, CheckpointError, ArtifactMismatchError, NonFiniteLossError,
+               FileNotFoundError, KeyError, ValueError, ImportError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except USER_ERRORS as err:
+        if os.environ.get("WSSS_DEBUG"):
+            raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return 1
@@ -50,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
     command("demo-data", _demo_data, "write the generated demo dataset in VOC layout", out=True)
     command("check-data", _check_data, "validate a dataset and list every problem (exit 1 if any)", split=True)
-    command("train-cls", _train_cls, "train the classification network on image labels", resume=True)
+    for stage, text in PIPELINE_COMMANDS.items():
+        command(stage, _pipeline_until(stage), text, resume=True)
     command("cams", _cams, "compute multi-scale CAMs for a split", split=True)
     evaluate = command("eval", _eval, "score a folder of CAMs (.npz) or label maps (.png)", split=True)
     evaluate.add_argument("--path", type=Path, help="folder to score (default: the run's cams/<split>)")
@@ -94,13 +108,21 @@ def _check_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_cls(args: argparse.Namespace) -> int:
-    from wsss.stages.classification import train_classifier
+def _pipeline_until(stage: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        from wsss.methods.psa import run_psa
 
-    cfg, runtime = _setup(args)
-    path = train_classifier(cfg.data, cfg.model, cfg.cls, runtime, _run_dir(cfg, runtime), resume=args.resume)
-    print(f"classifier: {path}")
-    return 0
+        cfg, runtime = _setup(args)
+        out = run_psa(cfg, runtime, _run_dir(cfg, runtime), resume=args.resume, until=stage)
+        print(f"{stage}: {_describe(out[stage])}")
+        return 0
+    return handler
+
+
+def _describe(output: object) -> str:
+    if isinstance(output, list):
+        return ", ".join(_describe(o) for o in output)
+    return str(getattr(output, "path", output))
 
 
 def _cams(args: argparse.Namespace) -> int:
@@ -108,16 +130,15 @@ def _cams(args: argparse.Namespace) -> int:
 
     cfg, runtime = _setup(args)
     split = args.split or cfg.data.train_split
-    path = compute_cams(cfg.data, cfg.model, cfg.cls, cfg.cam, runtime, _run_dir(cfg, runtime), split)
-    print(f"CAMs: {path}")
+    folder = compute_cams(cfg.data, cfg.model, cfg.cls, cfg.cam, runtime, _run_dir(cfg, runtime), split)
+    print(f"CAMs: {folder.path}")
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from wsss.methods.psa import cam_table
     from wsss.engine.evaluate import format_table
     from wsss.stages.cams import cam_dir
-    from wsss.stages.evaluation import evaluate_cams, evaluate_labels, update_metrics
+    from wsss.stages.evaluation import cam_table, evaluate_cams, evaluate_labels, update_metrics
 
     cfg, runtime = _setup(args)
     split = args.split or cfg.data.train_split

@@ -93,6 +93,48 @@ class CamConfig:
 
 
 @dataclass(frozen=True)
+class SeedConfig:
+    """PSA's affinity labels: confident foreground / background from the CAMs (stride 8)."""
+
+    alpha_low: float = 4.0  # (1 - max cam)^4: a weak background, so foreground wins where confident
+    alpha_high: float = 32.0  # (1 - max cam)^32: a strong background (paper: 24)
+    fg_threshold: float = 0.3  # no-background datasets: confident where the top CAM exceeds this
+    refine: str = "auto"  # crf | par | none | auto (crf when installed, else par)
+    crf_preset: str = "psa"
+
+
+@dataclass(frozen=True)
+class AffConfig:
+    """AffinityNet: pixel embeddings whose L1 distance gives pair affinities."""
+
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.01, epochs=8))
+    radius: int = 5
+    dims: tuple[int, int, int] = (64, 128, 256)
+
+
+@dataclass(frozen=True)
+class PseudoConfig:
+    """Random walk of CAMs with AffinityNet affinities -> pseudo labels."""
+
+    beta: float = 8.0
+    steps: int = 256  # t (= 2^logt, logt 8)
+    alpha: float = 16.0  # background (1 - max cam)^alpha before the walk
+    radius: int = 5
+    refine: str = "none"  # crf | par | none | auto on the propagated maps
+
+
+@dataclass(frozen=True)
+class SegConfig:
+    """The segmentation network trained on pseudo labels, and its prediction."""
+
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.01, epochs=10))
+    head: str = "largefov"  # largefov | aspp
+    head_channels: int = 1024  # LargeFOV width (the paper's 1024)
+    scales: tuple[float, ...] = (1.0, 0.5, 1.5)  # multi-scale + flip prediction
+    refine: str = "none"  # crf | par | none | auto on the multi-scale prediction
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Scoring of CAMs and label maps."""
 
@@ -114,6 +156,10 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     cls: ClsConfig = field(default_factory=ClsConfig)
     cam: CamConfig = field(default_factory=CamConfig)
+    seeds: SeedConfig = field(default_factory=SeedConfig)
+    aff: AffConfig = field(default_factory=AffConfig)
+    pseudo: PseudoConfig = field(default_factory=PseudoConfig)
+    seg: SegConfig = field(default_factory=SegConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     @property

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from wsss.ops.cam import cam_argmax, cams_to_label, multiscale_cams, normalize_cams, with_background
+from wsss.ops.cam import cam_argmax, cams_to_label, multiscale_maps, normalize_cams, with_background
 
 
 def test_multiscale_sums_scales_and_undoes_the_flip():
@@ -11,7 +11,7 @@ def test_multiscale_sums_scales_and_undoes_the_flip():
     def cam_fn(x):  # a "CAM" that is the brightness itself: a flipped copy must be flipped back
         return x.mean(1, keepdim=True)
 
-    cams = multiscale_cams(cam_fn, image, scales=(1.0, 0.5), flip=True)
+    cams = multiscale_maps(cam_fn, image, scales=(1.0, 0.5), flip=True)
     assert cams.shape == (1, 8, 12)
     assert cams[0, :, 0].min() > 3.5  # 2 scales x 2 flips, each ~1 at the left
     assert cams[0, :, -1].max() < 1e-6

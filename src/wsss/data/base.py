@@ -8,20 +8,16 @@ lists them.
 """
 from __future__ import annotations
 
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
-from tqdm import tqdm
 
 from wsss.data.classes import ClassSet
 from wsss.io import DataFileError, read_image, read_label_png
 
-T = TypeVar("T")
 MAX_LISTED = 20  # problems shown in a strict-mode error; check-data lists them all
 
 
@@ -154,8 +150,3 @@ def encode_names(
             problems.append(Problem(path, f"{where}{err.args[0]}; fix the name or add the "
                                           f"class to classes.txt"))
     return classes.multi_hot(indices), problems
-
-
-def progress(items: Iterable[T], desc: str, total: int, enabled: bool = True) -> Iterable[T]:
-    """A tqdm bar on a terminal, silent otherwise (CI logs, pipes)."""
-    return tqdm(items, desc=desc, total=total, disable=not (enabled and sys.stderr.isatty()))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from wsss.data.base import Problem, SegDataset, problem_from_error
-from wsss.data.base import progress as progress_bar
+from wsss.engine.run_log import progress as progress_bar
 from wsss.data.classes import VOID
 from wsss.io import DataFileError, read_image, read_label_png
 
@@ -24,7 +24,7 @@ def check_dataset(ds: SegDataset, *, progress: bool = True) -> list[Problem]:
     """Every problem of ``ds``: those met while indexing, then those of each image and mask."""
     problems = list(ds.problems)
     reported = {problem.path for problem in problems}  # files already found unreadable
-    for id in progress_bar(ds.ids, "checking files", len(ds.ids), progress):
+    for id in progress_bar(ds.ids, "checking files", progress):
         problems += [p for p in _check_item(ds, id) if p.path not in reported]
     return problems
 

@@ -43,6 +43,11 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(_planar(image))
 
 
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """The inverse of `to_tensor`: (3, H, W) in [0, 1] -> (H, W, 3) uint8 (e.g. for a CRF)."""
+    return (image.detach().permute(1, 2, 0).cpu().numpy() * 255).round().clip(0, 255).astype(np.uint8)
+
+
 def _planar(image: np.ndarray) -> np.ndarray:
     """uint8 (H, W, 3) -> contiguous float32 (3, H, W) in [0, 1]."""
     return np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32) / np.float32(255)

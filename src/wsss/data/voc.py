@@ -18,13 +18,13 @@ from wsss.data.base import (
     available_splits,
     encode_names,
     problem_from_error,
-    progress,
     read_id_list,
     require_dir,
     resolve_path,
 )
 from wsss.data.classes import VOC_CLASSES, ClassSet, load_classes
 from wsss.data.folder import read_labels_csv
+from wsss.engine.run_log import progress
 from wsss.io import DataFileError, read_label_png
 
 MASK_DIRS = ("SegmentationClassAug", "SegmentationClass")  # preference order for mask_dir: auto
@@ -86,7 +86,7 @@ class VocDataset(SegDataset):
 def _collect(ids: list[str], read: Callable[[str], LabelsOfOne], desc: str) -> Labels:
     """Labels of every id (one file read each, behind a progress bar) and all problems met."""
     table, problems = {}, []
-    for id in progress(ids, desc, len(ids)):
+    for id in progress(ids, desc, total=len(ids)):
         table[id], found = read(id)
         problems += found
     return table, problems

@@ -11,12 +11,12 @@ from torch import Tensor
 IGNORE = 255
 
 
-def multiscale_cams(cam_fn: Callable[[Tensor], Tensor], image: Tensor, scales: Sequence[float],
+def multiscale_maps(map_fn: Callable[[Tensor], Tensor], image: Tensor, scales: Sequence[float],
                     flip: bool = True) -> Tensor:
-    """Sum of CAMs over rescaled (and mirrored) copies of one image, at the image's size.
+    """Sum of dense maps (CAMs, class scores) over rescaled and mirrored copies of one image.
 
-    image: (3, H, W); cam_fn maps (B, 3, h, w) -> (B, C, h', w') non-negative maps.
-    Returns (C, H, W) float32.
+    image: (3, H, W); map_fn maps (B, 3, h, w) -> (B, C, h', w'). Returns (C, H, W) float32
+    at the image's size.
     """
     size = image.shape[-2:]
     total: Tensor | None = None
@@ -27,7 +27,7 @@ def multiscale_cams(cam_fn: Callable[[Tensor], Tensor], image: Tensor, scales: S
             x = F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
         if flip:
             x = torch.cat([x, x.flip(-1)])
-        cams = cam_fn(x).float()
+        cams = map_fn(x).float()
         if flip:
             cams = cams[:1] + cams[1:].flip(-1)
         cams = F.interpolate(cams, size=size, mode="bilinear", align_corners=False)[0]

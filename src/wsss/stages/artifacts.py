@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from wsss.engine.runtime import Runtime, barrier
 from wsss.io import atomic_write_text
 
 
@@ -54,6 +55,20 @@ class ArtifactDir:
         if missing:
             raise RuntimeError(f"{self.path}: {len(missing)} outputs missing, e.g. {self.file(missing[0])}")
         atomic_write_text(self.manifest_path, json.dumps({"ids": ids, **summary}, indent=1))
+
+    def start(self, ids: list[str], runtime: Runtime) -> list[str]:
+        """Begin (or continue) the folder; returns this process's share of the missing ids."""
+        if runtime.is_main:
+            self.begin()
+        barrier(runtime)
+        return self.pending(ids)[runtime.rank::runtime.world_size]
+
+    def complete(self, ids: list[str], runtime: Runtime, **summary: Any) -> None:
+        """Once every process has written its share, mark the folder complete."""
+        barrier(runtime)
+        if runtime.is_main:
+            self.finish(ids, **summary)
+        barrier(runtime)
 
     def _check_config(self) -> None:
         if not self.config_path.is_file():

@@ -17,9 +17,9 @@ from wsss.data import SegDataset
 from wsss.data.transforms import to_tensor
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.run_log import progress
-from wsss.engine.runtime import Runtime, barrier
+from wsss.engine.runtime import Runtime
 from wsss.io import atomic_save_npz, read_image
-from wsss.ops.cam import multiscale_cams, normalize_cams
+from wsss.ops.cam import multiscale_maps, normalize_cams
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.classification import classifier_path
 from wsss.stages.common import build_cam_net, fingerprint, open_dataset
@@ -36,33 +36,32 @@ def load_cams(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compute_cams(data: DataConfig, model: ModelConfig, cls: ClsConfig, cam: CamConfig, runtime: Runtime,
-                 run_dir: Path, split: str) -> Path:
+                 run_dir: Path, split: str) -> ArtifactDir:
     """Write the CAMs of every image of ``split``; finished images are skipped on a re-run."""
     state = load_checkpoint(classifier_path(run_dir))
     dataset = open_dataset(data, split)
     folder = ArtifactDir(cam_dir(run_dir, split), fingerprint(classifier=state["meta"], cam=cam), ".npz")
     if folder.is_complete(dataset.ids):
-        return folder.path
-    if runtime.is_main:
-        folder.begin()
-    barrier(runtime)
+        return folder
+    pending = folder.start(dataset.ids, runtime)
     net = build_cam_net(model, dataset.classes.num_foreground, dropout=cls.dropout, pretrained=False)
     net.load_state_dict(state["model"])
     net.to(runtime.device).eval()
-    pending = folder.pending(dataset.ids)[runtime.rank::runtime.world_size]
-    loader = DataLoader(_Images(dataset, pending), batch_size=None, num_workers=runtime.workers)
     with torch.inference_mode():
-        for image_id, image, labels in progress(loader, f"cams {split}", runtime.progress):
+        for image_id, image, labels in progress(image_loader(dataset, pending, runtime.workers), f"cams {split}",
+                                                runtime.progress):
             keys = np.flatnonzero(labels)
-            cams = multiscale_cams(net.cams, image.to(runtime.device), cam.scales, cam.flip)
+            cams = multiscale_maps(net.cams, image.to(runtime.device), cam.scales, cam.flip)
             cams = normalize_cams(cams[torch.as_tensor(keys, device=cams.device)])
             atomic_save_npz(folder.file(image_id), cams=cams.cpu().numpy().astype(np.float16),
                             keys=keys.astype(np.int16))
-    barrier(runtime)
-    if runtime.is_main:
-        folder.finish(dataset.ids)
-    barrier(runtime)
-    return folder.path
+    folder.complete(dataset.ids, runtime)
+    return folder
+
+
+def image_loader(dataset: SegDataset, ids: list[str], workers: int) -> DataLoader:
+    """Yields ``(id, image (3, H, W) in [0, 1], labels)`` one image at a time, decoded in workers."""
+    return DataLoader(_Images(dataset, ids), batch_size=None, num_workers=workers)
 
 
 class _Images(Dataset):

@@ -7,13 +7,9 @@ from typing import Any
 from torch import Tensor, nn
 
 from wsss.config import ClsConfig, DataConfig, ModelConfig
-from wsss.data.augmented import AugmentedDataset
-from wsss.data.transforms import TrainTransform
-from wsss.engine.run_log import RunLog
 from wsss.engine.runtime import Runtime
-from wsss.engine.trainer import Trainer
 from wsss.models.cam_net import multilabel_loss
-from wsss.stages.common import build_cam_net, checkpoint_done, fingerprint, open_dataset
+from wsss.stages.common import build_cam_net, checkpoint_done, fingerprint, fit, open_dataset
 
 
 def classifier_path(run_dir: Path) -> Path:
@@ -33,13 +29,8 @@ def train_classifier(data: DataConfig, model: ModelConfig, cls: ClsConfig, runti
         return out
     dataset = open_dataset(data, data.train_split, check=True, progress=runtime.progress)
     net = build_cam_net(model, dataset.classes.num_foreground, dropout=cls.dropout, freeze_bn=cls.freeze_bn)
-    t = cls.train
-    transform = TrainTransform(t.crop_size, t.resize_long, t.flip, t.color_jitter)
-    train_set = AugmentedDataset(dataset, transform, runtime.seed)
-    trainer = Trainer(net, _classification_step, train_set, t, stage="train-cls", out_path=out,
-                      runtime=runtime, log=RunLog(run_dir, runtime.is_main), meta=meta)
-    trainer.fit(resume=resume)
-    return out
+    return fit(net, _classification_step, dataset, cls.train, stage="train-cls", out=out, meta=meta,
+               runtime=runtime, run_dir=run_dir, resume=resume)
 
 
 def _classification_step(net: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:

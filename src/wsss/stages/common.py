@@ -5,10 +5,18 @@ from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any
 
-from wsss.config import DataConfig, ModelConfig, to_dict
+import numpy as np
+from torch import nn
+
+from wsss.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from wsss.data import SegDataset, build_dataset, check_dataset
+from wsss.data.augmented import AugmentedDataset
+from wsss.data.transforms import TrainTransform
 from wsss.engine.checkpoint import load_checkpoint
-from wsss.io import DataFileError
+from wsss.engine.run_log import RunLog
+from wsss.engine.runtime import Runtime
+from wsss.engine.trainer import StepFn, Trainer
+from wsss.io import DataFileError, read_label_png
 from wsss.models.backbones import create_backbone
 from wsss.models.cam_net import CAMNet
 from wsss.stages.artifacts import ArtifactMismatchError
@@ -65,9 +73,34 @@ def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [d for k in keys for d in config_diff(old.get(k), new.get(k), f"{prefix}{k}.")]
 
 
+def backbone_from(model: ModelConfig, pretrained: bool | None = None) -> nn.Module:
+    """The backbone of ``model``; ``pretrained=False`` when weights come from a checkpoint."""
+    return create_backbone(model.backbone, output_stride=model.output_stride, weights=model.weights,
+                           pretrained=model.pretrained if pretrained is None else pretrained)
+
+
 def build_cam_net(model: ModelConfig, num_classes: int, *, dropout: float = 0.5, freeze_bn: bool = False,
                   pretrained: bool | None = None) -> CAMNet:
-    """The classifier of ``model``; ``pretrained=False`` when weights come from a checkpoint."""
-    backbone = create_backbone(model.backbone, output_stride=model.output_stride, weights=model.weights,
-                               pretrained=model.pretrained if pretrained is None else pretrained)
-    return CAMNet(backbone, num_classes, dropout=dropout, freeze_bn=freeze_bn)
+    """The classifier of ``model``."""
+    return CAMNet(backbone_from(model, pretrained), num_classes, dropout=dropout, freeze_bn=freeze_bn)
+
+
+class LabelFolder:
+    """``folder/<id>.png`` as a mask source for training (picklable for loader workers)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def __call__(self, image_id: str) -> np.ndarray:
+        return read_label_png(self.folder / f"{image_id}.png")
+
+
+def fit(net: nn.Module, step_fn: StepFn, dataset: SegDataset, cfg: TrainConfig, *, stage: str, out: Path,
+        meta: dict[str, Any], runtime: Runtime, run_dir: Path, resume: bool,
+        masks: Path | None = None) -> Path:
+    """Train ``net`` on augmented crops of ``dataset`` (with label PNGs from ``masks``); save to ``out``."""
+    transform = TrainTransform(cfg.crop_size, cfg.resize_long, cfg.flip, cfg.color_jitter)
+    train_set = AugmentedDataset(dataset, transform, runtime.seed, mask_source=LabelFolder(masks) if masks else None)
+    Trainer(net, step_fn, train_set, cfg, stage=stage, out_path=out, runtime=runtime,
+            log=RunLog(run_dir, runtime.is_main), meta=meta).fit(resume=resume)
+    return out

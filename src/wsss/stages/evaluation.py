@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from wsss.data import SegDataset
-from wsss.engine.evaluate import IGNORE_MODES, ConfusionMatrix
+from wsss.engine.evaluate import IGNORE_MODES, ConfusionMatrix, format_table
 from wsss.engine.run_log import progress
 from wsss.io import DataFileError, atomic_write_text, read_label_png
 from wsss.ops.cam import cam_argmax, with_background
@@ -59,6 +59,22 @@ def update_metrics(run_dir: Path, key: str, value: dict[str, Any]) -> None:
     metrics = json.loads(path.read_text()) if path.is_file() else {}
     metrics[key] = value
     atomic_write_text(path, json.dumps(metrics, indent=1))
+
+
+def cam_columns(scores: dict[str, Any], split: str) -> dict[str, list[float]]:
+    """Columns of a CAM evaluation (fixed threshold and best of the sweep, or argmax)."""
+    if "argmax" in scores:
+        return {f"CAM {split} (argmax)": scores["argmax"]["iou"]}
+    fixed, best = scores["fixed"], scores["best"]
+    return {
+        f"CAM {split} (bg {fixed['threshold']:.2f})": fixed["iou"],
+        f"CAM {split} (best bg {best['threshold']:.2f}, uses GT)": best["iou"],
+    }
+
+
+def cam_table(class_names: tuple[str, ...], scores: dict[str, Any], split: str) -> str:
+    """Per-class IoU table of one CAM evaluation."""
+    return format_table(class_names, cam_columns(scores, split))
 
 
 def _ground_truth(dataset: SegDataset, show_progress: bool, desc: str):

@@ -1,0 +1,61 @@
+"""PSA's own steps on hand-made inputs: seeds from CAMs, and the random walk to labels."""
+import numpy as np
+import torch
+from torch import nn
+
+from wsss.config import PseudoConfig, SeedConfig
+from wsss.data.classes import ClassSet
+from wsss.methods.psa.pseudo import RandomWalker
+from wsss.methods.psa.seeds import seed_label
+
+WITH_BG = ClassSet(("background", "cat", "dog", "cow"), has_background=True)
+NO_BG = ClassSet(("grass", "sky", "cow"), has_background=False)
+IMAGE = np.zeros((4, 6, 3), np.uint8)
+
+
+def test_seeds_with_background_keep_confident_pixels_only():
+    cams = np.zeros((1, 4, 6), np.float32)
+    cams[0, :, :2] = 1.0  # certainly the object
+    cams[0, :, 2:4] = 0.2  # unsure: weak bg loses, strong bg ... wins only where cam is tiny
+    seed, method = seed_label(IMAGE, cams, np.array([2]), WITH_BG, SeedConfig(refine="none"))
+    assert method == "none"
+    assert (seed[:, :2] == 3).all()  # fg index 2 -> mask value 3 (cow)
+    assert (seed[:, 4:] == 0).all()  # cam 0 -> confident background
+    # cam 0.2: low alpha bg (0.8^4 = 0.41) beats 0.2 -> not fg; high alpha bg (0.8^32 ~ 0.0008) loses -> not bg
+    assert (seed[:, 2:4] == 255).all()
+
+
+def test_seeds_without_background_use_the_cam_confidence():
+    cams = np.zeros((2, 4, 6), np.float32)
+    cams[0, :, :3] = 0.9
+    cams[1, :, 3:] = 0.8
+    cams[1, 0, 0] = 0.95
+    cams[:, 3, :] = 0.1  # a weak row: ignored
+    seed, _ = seed_label(IMAGE, cams, np.array([0, 2]), NO_BG, SeedConfig(refine="none", fg_threshold=0.3))
+    assert seed[0, 0] == 2 and (seed[1:3, :3] == 0).all() and (seed[1:3, 3:] == 2).all()
+    assert (seed[3] == 255).all()
+
+
+class _ConstantEmbedding(nn.Module):
+    """An 'AffinityNet' whose embeddings split the image into left and right halves."""
+
+    def forward(self, x):
+        h, w = x.shape[-2] // 8, x.shape[-1] // 8
+        feats = torch.zeros(1, 1, h, w)
+        feats[..., w // 2:] = 10.0
+        return feats
+
+    def affinities(self, x, offsets):
+        from wsss.ops.affinity import affinity_from_features
+        return affinity_from_features(self(x), offsets)
+
+
+def test_random_walk_spreads_a_partial_cam_over_its_region():
+    image = torch.zeros(3, 64, 64)
+    cams = torch.zeros(1, 64, 64)
+    cams[0, :, :20] = 1.0  # the CAM covers 20 of the 32 columns of the left region
+    walker = RandomWalker(_ConstantEmbedding(), PseudoConfig(steps=64, alpha=16, radius=3), WITH_BG)
+    label, method = walker(image, cams, np.array([0]))
+    assert method == "none" and label.shape == (64, 64)
+    assert (label[:, :28] == 1).mean() > 0.95  # the walk fills the rest of the left region ...
+    assert (label[:, 36:] == 0).mean() > 0.95  # ... and stops at its edge
