@@ -127,7 +127,7 @@ class PseudoConfig:
 class SegConfig:
     """The segmentation network trained on pseudo labels, and its prediction."""
 
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.01, epochs=10))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.001, epochs=10))  # DeepLab: 1e-3, head 10x
     head: str = "largefov"  # largefov | aspp
     head_channels: int = 1024  # LargeFOV width (the paper's 1024)
     scales: tuple[float, ...] = (1.0, 0.5, 1.5)  # multi-scale + flip prediction
