@@ -12,10 +12,10 @@ DEMO = DemoConfig(num_train=16, num_val=6, size=64, num_classes=3, seed=0)
 # A run that finishes in seconds on the CPU: tiny random backbone, a few steps, one scale.
 FAST_RUN = [
     "model.backbone=tiny", "model.pretrained=false", "workers=0",
-    "cls.train.epochs=2", "cls.train.batch_size=4", "cls.train.crop_size=64",
-    "cls.train.resize_long=[56,72]", "cam.scales=[1.0]",
-    "aff.train.epochs=1", "aff.train.batch_size=4", "aff.train.crop_size=64", "aff.train.resize_long=[56,72]",
-    "seg.train.epochs=1", "seg.train.batch_size=4", "seg.train.crop_size=64", "seg.train.resize_long=[56,72]",
+    "cls.train.epochs=2", "cls.train.batch_size=4", "data.crop_size=64", "data.resize_long=[56,72]",
+    "cam.scales=[1.0]",
+    "aff.train.epochs=1", "aff.train.batch_size=4",
+    "seg.train.epochs=1", "seg.train.batch_size=4",
     "seg.head_channels=32", "seg.scales=[1.0,0.75]", "pseudo.steps=16", "seeds.refine=par",
     f"demo.num_train={DEMO.num_train}", f"demo.num_val={DEMO.num_val}", f"demo.size={DEMO.size}",
     f"demo.num_classes={DEMO.num_classes}",

@@ -7,7 +7,7 @@ from wsss.config import ConfigError, RunConfig, load_config, save_config, to_dic
 def test_defaults_are_the_demo_run():
     cfg = load_config()
     assert cfg == RunConfig()
-    assert cfg.data.kind == "demo" and cfg.cam.scales == (1.0, 0.5, 1.5, 2.0)
+    assert cfg.data.kind == "demo" and cfg.cam.scales == (1.0, 1.5, 2.0)
 
 
 def test_yaml_file_then_dotted_overrides(tmp_path):
@@ -66,3 +66,7 @@ def test_shipped_configs_load(repo_root):
     assert files
     for path in files:
         load_config(path)
+
+
+def test_the_demo_config_file_spells_out_the_built_in_defaults(repo_root):
+    assert load_config(repo_root / "configs" / "psa_demo.yaml") == load_config()

@@ -3,7 +3,7 @@
 Each object is a large BODY whose colour and texture are drawn from one distribution shared
 by every class (so the body cannot tell the class, yet clearly stands out from the
 background), carrying a small class-specific DISCRIMINATIVE PART (a two-colour pattern on
-15-25% of the body). The mask labels the whole body with the class. A classifier learns the
+8-14% of the body). The mask labels the whole body with the class. A classifier learns the
 parts, so its CAMs cover a fraction of each object, and affinity / random-walk methods have a
 real body to recover. Backgrounds are multi-tone, noisy and differ per image.
 """
@@ -24,7 +24,10 @@ from wsss.config import DemoConfig
 from wsss.data.classes import BACKGROUND, voc_palette
 from wsss.io import DataFileError, atomic_write_text, write_label_png
 
-VERSION = 1  # bump when scenes change, so stale demo sets are regenerated
+VERSION = 2  # bump when scenes change, so stale demo sets are regenerated
+BODY_DIAMETER = (0.45, 0.7)  # of the image side: large next to the CAM's blur, as in photos
+PART_AREA = (0.08, 0.14)  # of the body: the classifier's evidence covers a small part of it
+OBJECTS_PER_IMAGE = {1: 0.45, 2: 0.4, 3: 0.15}  # a third object shrinks to fit
 MANIFEST = "demo.json"
 PATTERNS = ("stripes", "checker", "dots", "rings", "grid", "zigzag")
 PART_COLOURS = (  # (name, pattern colour, ground colour)
@@ -145,7 +148,7 @@ def _class_plan(rng: np.random.Generator, num_images: int, num_classes: int) -> 
     deck: list[int] = []
     plan = []
     for _ in range(num_images):
-        count = min(int(rng.choice([1, 2, 3], p=[0.4, 0.4, 0.2])), num_classes)
+        count = min(int(rng.choice(list(OBJECTS_PER_IMAGE), p=list(OBJECTS_PER_IMAGE.values()))), num_classes)
         chosen: list[int] = []
         while len(chosen) < count:
             fresh = [i for i, cls in enumerate(deck) if cls not in chosen]
@@ -222,7 +225,7 @@ def _place_object(
     its part inside it; None when no free spot is found."""
     size = yy.shape[0]
     for attempt in range(40):
-        diameter = size * rng.uniform(0.25, 0.45) * (1 - attempt / 80)  # shrink when crowded
+        diameter = size * rng.uniform(*BODY_DIAMETER) * (1 - attempt / 80)  # shrink when crowded
         body = _blob(rng, yy, xx, diameter)
         if body.sum() < 0.5 * np.pi * (diameter / 2) ** 2 or not _fits(body, placed):
             continue
@@ -265,8 +268,8 @@ def _blob(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, diameter: fl
 def _part_in(
     rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, body: np.ndarray
 ) -> np.ndarray | None:
-    """An elliptic part of 15-25% of the body's area, entirely inside it, at a random spot."""
-    area = rng.uniform(0.15, 0.25) * body.sum()
+    """An elliptic part of PART_AREA of the body's area, entirely inside it, at a random spot."""
+    area = rng.uniform(*PART_AREA) * body.sum()
     aspect = rng.uniform(0.75, 1.33)
     ry, rx = np.sqrt(area / np.pi * aspect), np.sqrt(area / np.pi / aspect)
     centres = np.argwhere(body)

@@ -29,7 +29,7 @@ def train_classifier(data: DataConfig, model: ModelConfig, cls: ClsConfig, runti
         return out
     dataset = open_dataset(data, data.train_split, check=True, progress=runtime.progress)
     net = build_cam_net(model, dataset.classes.num_foreground, dropout=cls.dropout, freeze_bn=cls.freeze_bn)
-    return fit(net, _classification_step, dataset, cls.train, stage="train-cls", out=out, meta=meta,
+    return fit(net, _classification_step, dataset, data, cls.train, stage="train-cls", out=out, meta=meta,
                runtime=runtime, run_dir=run_dir, resume=resume)
 
 

@@ -95,11 +95,17 @@ class LabelFolder:
         return read_label_png(self.folder / f"{image_id}.png")
 
 
-def fit(net: nn.Module, step_fn: StepFn, dataset: SegDataset, cfg: TrainConfig, *, stage: str, out: Path,
-        meta: dict[str, Any], runtime: Runtime, run_dir: Path, resume: bool,
+def train_geometry(data: DataConfig, cfg: TrainConfig) -> tuple[int, tuple[int, int]]:
+    """(crop size, long-side range) of a stage: its own where set, else the dataset's."""
+    crop = cfg.crop_size if cfg.crop_size is not None else data.crop_size
+    return crop, cfg.resize_long if cfg.resize_long is not None else data.resize_long
+
+
+def fit(net: nn.Module, step_fn: StepFn, dataset: SegDataset, data: DataConfig, cfg: TrainConfig, *, stage: str,
+        out: Path, meta: dict[str, Any], runtime: Runtime, run_dir: Path, resume: bool,
         masks: Path | None = None) -> Path:
     """Train ``net`` on augmented crops of ``dataset`` (with label PNGs from ``masks``); save to ``out``."""
-    transform = TrainTransform(cfg.crop_size, cfg.resize_long, cfg.flip, cfg.color_jitter)
+    transform = TrainTransform(*train_geometry(data, cfg), cfg.flip, cfg.color_jitter)
     train_set = AugmentedDataset(dataset, transform, runtime.seed, mask_source=LabelFolder(masks) if masks else None)
     Trainer(net, step_fn, train_set, cfg, stage=stage, out_path=out, runtime=runtime,
             log=RunLog(run_dir, runtime.is_main), meta=meta).fit(resume=resume)

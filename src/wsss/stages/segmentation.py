@@ -46,8 +46,8 @@ def train_segmentation(data: DataConfig, model: ModelConfig, seg: SegConfig, run
         return out
     dataset = open_dataset(data, data.train_split)
     net = build_seg_net(model, seg, dataset.classes.num_classes)
-    return fit(net, _segmentation_step, dataset, seg.train, stage="train-seg", out=out, meta=meta, runtime=runtime,
-               run_dir=run_dir, resume=resume, masks=labels.path)
+    return fit(net, _segmentation_step, dataset, data, seg.train, stage="train-seg", out=out, meta=meta,
+               runtime=runtime, run_dir=run_dir, resume=resume, masks=labels.path)
 
 
 def predict(data: DataConfig, model: ModelConfig, seg: SegConfig, runtime: Runtime, run_dir: Path, split: str,

@@ -36,7 +36,7 @@ def train_affinity(data: DataConfig, model: ModelConfig, aff: AffConfig, runtime
         return out
     dataset = open_dataset(data, data.train_split)
     step = AffinityStep(aff.radius, dataset.classes.has_background)
-    return fit(build_affinity_net(model, aff), step, dataset, aff.train, stage="train-aff", out=out, meta=meta,
+    return fit(build_affinity_net(model, aff), step, dataset, data, aff.train, stage="train-aff", out=out, meta=meta,
                runtime=runtime, run_dir=run_dir, resume=resume, masks=seeds.path)
 
 
