@@ -9,7 +9,9 @@ from torch import Tensor, nn
 from wsss.config import ClsConfig, DataConfig, ModelConfig
 from wsss.engine.runtime import Runtime
 from wsss.models.cam_net import multilabel_loss
-from wsss.stages.common import build_cam_net, checkpoint_done, fingerprint, fit, open_dataset
+from wsss.data import SegDataset
+from wsss.engine.trainer import StepFn
+from wsss.stages.common import build_cam_net, fingerprint, train_stage
 
 
 def classifier_path(run_dir: Path) -> Path:
@@ -25,12 +27,13 @@ def train_classifier(data: DataConfig, model: ModelConfig, cls: ClsConfig, runti
     """Train on the image labels of ``data.train_split``; writes ``checkpoints/cls.pt``."""
     out = classifier_path(run_dir)
     meta = classifier_meta(data, model, cls, runtime.seed)
-    if checkpoint_done(out, meta):
-        return out
-    dataset = open_dataset(data, data.train_split, check=True, progress=runtime.progress)
-    net = build_cam_net(model, dataset.classes.num_foreground, dropout=cls.dropout, freeze_bn=cls.freeze_bn)
-    return fit(net, _classification_step, dataset, data, cls.train, stage="train-cls", out=out, meta=meta,
-               runtime=runtime, run_dir=run_dir, resume=resume)
+
+    def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
+        net = build_cam_net(model, dataset.classes.num_foreground, dropout=cls.dropout, freeze_bn=cls.freeze_bn)
+        return net, _classification_step
+
+    return train_stage(build, data, cls.train, stage="train-cls", out=out, meta=meta, runtime=runtime,
+                       run_dir=run_dir, resume=resume, check=True)
 
 
 def _classification_step(net: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:

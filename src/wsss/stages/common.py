@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from torch import nn
@@ -101,10 +101,21 @@ def train_geometry(data: DataConfig, cfg: TrainConfig) -> tuple[int, tuple[int, 
     return crop, cfg.resize_long if cfg.resize_long is not None else data.resize_long
 
 
-def fit(net: nn.Module, step_fn: StepFn, dataset: SegDataset, data: DataConfig, cfg: TrainConfig, *, stage: str,
-        out: Path, meta: dict[str, Any], runtime: Runtime, run_dir: Path, resume: bool,
-        masks: Path | None = None) -> Path:
-    """Train ``net`` on augmented crops of ``dataset`` (with label PNGs from ``masks``); save to ``out``."""
+NetAndStep = Callable[[SegDataset], tuple[nn.Module, StepFn]]
+
+
+def train_stage(build: NetAndStep, data: DataConfig, cfg: TrainConfig, *, stage: str, out: Path,
+                meta: dict[str, Any], runtime: Runtime, run_dir: Path, resume: bool, masks: Path | None = None,
+                check: bool = False) -> Path:
+    """Train the network ``build(train_set)`` on augmented crops of the training split; save to ``out``.
+
+    A finished checkpoint of the same ``meta`` is kept (another one is refused); ``masks`` is a folder
+    of label PNGs to train on, ``check`` validates every file of the split first.
+    """
+    if checkpoint_done(out, meta):
+        return out
+    dataset = open_dataset(data, data.train_split, check=check, progress=runtime.progress)
+    net, step_fn = build(dataset)
     transform = TrainTransform(*train_geometry(data, cfg), cfg.flip, cfg.color_jitter)
     train_set = AugmentedDataset(dataset, transform, runtime.seed, mask_source=LabelFolder(masks) if masks else None)
     Trainer(net, step_fn, train_set, cfg, stage=stage, out_path=out, runtime=runtime,

@@ -24,7 +24,7 @@ from wsss.ops.cam import multiscale_maps
 from wsss.ops.crf import refine
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.cams import image_loader
-from wsss.stages.common import backbone_from, checkpoint_done, fingerprint, fit, open_dataset
+from wsss.stages.common import backbone_from, fingerprint, open_dataset, train_stage
 
 IGNORE = 255
 
@@ -42,12 +42,9 @@ def train_segmentation(data: DataConfig, model: ModelConfig, seg: SegConfig, run
     """Train on the pseudo labels in ``labels``; writes ``checkpoints/seg.pt``."""
     out = seg_path(run_dir)
     meta = fingerprint(data=data, model=model, seg=seg, labels=labels.meta, seed=runtime.seed)
-    if checkpoint_done(out, meta):
-        return out
-    dataset = open_dataset(data, data.train_split)
-    net = build_seg_net(model, seg, dataset.classes.num_classes)
-    return fit(net, _segmentation_step, dataset, data, seg.train, stage="train-seg", out=out, meta=meta,
-               runtime=runtime, run_dir=run_dir, resume=resume, masks=labels.path)
+    return train_stage(lambda dataset: (build_seg_net(model, seg, dataset.classes.num_classes), _segmentation_step),
+                       data, seg.train, stage="train-seg", out=out, meta=meta, runtime=runtime, run_dir=run_dir,
+                       resume=resume, masks=labels.path)
 
 
 def predict(data: DataConfig, model: ModelConfig, seg: SegConfig, runtime: Runtime, run_dir: Path, split: str,

@@ -16,7 +16,7 @@ from wsss.engine.runtime import Runtime
 from wsss.models.affinity_net import AffinityNet
 from wsss.ops.affinity import affinity_from_features, affinity_labels, affinity_loss, neighbor_offsets
 from wsss.stages.artifacts import ArtifactDir
-from wsss.stages.common import backbone_from, checkpoint_done, fingerprint, fit, open_dataset
+from wsss.stages.common import backbone_from, fingerprint, train_stage
 
 
 def aff_path(run_dir: Path) -> Path:
@@ -32,12 +32,10 @@ def train_affinity(data: DataConfig, model: ModelConfig, aff: AffConfig, runtime
     """Train AffinityNet on the seeds of the training split; writes ``checkpoints/aff.pt``."""
     out = aff_path(run_dir)
     meta = fingerprint(data=data, model=model, aff=aff, seeds=seeds.meta, seed=runtime.seed)
-    if checkpoint_done(out, meta):
-        return out
-    dataset = open_dataset(data, data.train_split)
-    step = AffinityStep(aff.radius, dataset.classes.has_background)
-    return fit(build_affinity_net(model, aff), step, dataset, data, aff.train, stage="train-aff", out=out, meta=meta,
-               runtime=runtime, run_dir=run_dir, resume=resume, masks=seeds.path)
+    return train_stage(
+        lambda dataset: (build_affinity_net(model, aff), AffinityStep(aff.radius, dataset.classes.has_background)),
+        data, aff.train, stage="train-aff", out=out, meta=meta, runtime=runtime, run_dir=run_dir, resume=resume,
+        masks=seeds.path)
 
 
 class AffinityStep:
