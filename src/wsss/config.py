@@ -135,8 +135,10 @@ class PseudoConfig:
 class SegConfig:
     """The segmentation network trained on pseudo labels, and its prediction."""
 
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.001, epochs=6))  # DeepLab: 1e-3, head 10x
-    head: str = "largefov"  # largefov | aspp
+    # 3e-3 with the head at 10x: on the demo's short schedule ASPP reached 73.9 val mIoU on
+    # ground-truth masks against 62.2 for LargeFOV (50.7 at 1e-3, 58.9 for ASPP at 6e-3)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.003, epochs=6))
+    head: str = "aspp"  # aspp (DeepLab-v2) | largefov (DeepLab-v1, PSA's)
     head_channels: int = 256  # LargeFOV width (the paper's 1024; the real-data configs set it)
     scales: tuple[float, ...] = (1.0, 0.5, 1.5)  # multi-scale + flip prediction
     refine: str = "none"  # crf | par | none | auto on the multi-scale prediction
