@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     command("cams", _cams, "compute multi-scale CAMs for a split", split=True)
     evaluate = command("eval", _eval, "score a folder of CAMs (.npz) or label maps (.png)", split=True)
     evaluate.add_argument("--path", type=Path, help="folder to score (default: the run's cams/<split>)")
+    sweep = command("sweep-pseudo", _sweep_pseudo,
+                    "score random-walk pseudo labels over pseudo.alpha x pseudo.steps (uses ground truth)", split=True)
+    sweep.add_argument("--alphas", type=float, nargs="+", default=[4, 6, 8, 12, 16, 24], help="background powers")
+    sweep.add_argument("--steps", type=int, nargs="+", default=[16, 32, 64, 128, 256], help="walk lengths")
     command("run", _run, "run the whole pipeline, skipping finished stages", resume=True)
     return parser
 
@@ -153,6 +157,18 @@ def _eval(args: argparse.Namespace) -> int:
         scores = evaluate_labels(folder, dataset, runtime.progress)
         print(format_table(dataset.classes.names, {f"{folder.name} ({mode})": s["iou"] for mode, s in scores.items()}))
     update_metrics(cfg.run_dir, f"eval/{folder.name}/{split}", scores)
+    return 0
+
+
+def _sweep_pseudo(args: argparse.Namespace) -> int:
+    from wsss.methods.psa.sweep import sweep_pseudo_labels, sweep_table
+    from wsss.stages.evaluation import update_metrics
+
+    cfg, runtime = _setup(args)
+    result = sweep_pseudo_labels(cfg, runtime, cfg.run_dir, args.alphas, args.steps, args.split)
+    print(f"pseudo-label mIoU on {result['split']} (random walk, beta {cfg.pseudo.beta:g}):")
+    print(sweep_table(result))
+    update_metrics(cfg.run_dir, f"sweep/pseudo/{result['split']}", result)
     return 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def evaluate_cams(folder: Path, dataset: SegDataset, fixed: float, sweep: tuple[
     classes = dataset.classes
     thresholds = sorted({fixed, *sweep}) if classes.has_background else [None]
     matrices = {t: ConfusionMatrix(classes.num_classes) for t in thresholds}
-    for image_id, gt in _ground_truth(dataset, show_progress, "eval cams"):
+    for image_id, gt in ground_truth(dataset, show_progress, "eval cams"):
         cams, keys = load_cams(_existing(folder / f"{image_id}.npz"))
         peak, label = cam_argmax(cams, [classes.mask_value(int(k)) for k in keys])
         _same_size(label, gt, folder / f"{image_id}.npz")
@@ -45,7 +46,7 @@ def evaluate_cams(folder: Path, dataset: SegDataset, fixed: float, sweep: tuple[
 def evaluate_labels(folder: Path, dataset: SegDataset, show_progress: bool = True) -> dict[str, Any]:
     """Scores of label PNGs; pixels labelled 255 are scored each of the three named ways."""
     matrices = {mode: ConfusionMatrix(dataset.classes.num_classes) for mode in IGNORE_MODES}
-    for image_id, gt in _ground_truth(dataset, show_progress, "eval labels"):
+    for image_id, gt in ground_truth(dataset, show_progress, "eval labels"):
         path = _existing(folder / f"{image_id}.png")
         label = _same_size(read_label_png(path), gt, path)
         for mode, matrix in matrices.items():
@@ -77,7 +78,8 @@ def cam_table(class_names: tuple[str, ...], scores: dict[str, Any], split: str) 
     return format_table(class_names, cam_columns(scores, split))
 
 
-def _ground_truth(dataset: SegDataset, show_progress: bool, desc: str):
+def ground_truth(dataset: SegDataset, show_progress: bool, desc: str) -> Iterator[tuple[str, np.ndarray]]:
+    """(id, mask) of every image of the split, in order; an error when the split has no masks."""
     if not dataset.has_masks:
         raise DataFileError(f"the split has no ground-truth masks to evaluate against ({dataset.ids[:1]}...)")
     for image_id in progress(dataset.ids, desc, show_progress):

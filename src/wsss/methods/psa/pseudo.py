@@ -6,6 +6,7 @@ that grid, background ``(1 - max)^alpha`` prepended (datasets with a background 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,19 +65,31 @@ class RandomWalker:
 
     def __call__(self, image: torch.Tensor, cams: torch.Tensor, keys: np.ndarray) -> tuple[np.ndarray, str]:
         """image (3, H, W) in [0, 1]; cams (K, H, W) normalised -> (label (H, W) uint8, refinement)."""
-        size = image.shape[-2:]
-        aff = self.net.affinities(image[None], self.offsets)[0].float()
-        grid = F.adaptive_avg_pool2d(cams.to(aff), aff.shape[-2:])
+        aff, grid = self.affinity_grid(image, cams)
         if self.classes.has_background:
             grid = background_cam(grid, self.cfg.alpha)
         walked = random_walk(grid, aff, self.offsets, beta=self.cfg.beta, steps=self.cfg.steps)
-        scores = F.interpolate(walked[None].float(), size=size, mode="bilinear", align_corners=False)[0]
-        probs = (scores / scores.sum(0, keepdim=True).clamp_min(1e-8)).cpu().numpy()
+        probs = upsample_scores(walked, image.shape[-2:]).cpu().numpy()
         method = "none"
         if self.cfg.refine != "none":
             probs, method = refine(to_uint8(image), probs, self.cfg.refine)
-        values = [self.classes.mask_value(int(k)) for k in keys]
-        lookup = np.array(([0] if self.classes.has_background else []) + values, dtype=np.uint8)
+        lookup = self.lookup(keys)
         if len(lookup) == 0:
-            return np.full(tuple(size), 255, np.uint8), method
+            return np.full(tuple(image.shape[-2:]), 255, np.uint8), method
         return lookup[probs.argmax(0)], method
+
+    def affinity_grid(self, image: torch.Tensor, cams: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """AffinityNet's half-neighbourhood affinities (P, h, w) and the CAMs pooled to that grid."""
+        aff = self.net.affinities(image[None], self.offsets)[0].float()
+        return aff, F.adaptive_avg_pool2d(cams.to(aff), aff.shape[-2:])
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Mask value of each walked channel: background first (when the dataset has one), then ``keys``."""
+        values = [self.classes.mask_value(int(k)) for k in keys]
+        return np.array(([0] if self.classes.has_background else []) + values, dtype=np.uint8)
+
+
+def upsample_scores(walked: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Walked maps (C, h, w) -> per-pixel class probabilities (C, H, W) at the image size."""
+    scores = F.interpolate(walked[None].float(), size=tuple(size), mode="bilinear", align_corners=False)[0]
+    return scores / scores.sum(0, keepdim=True).clamp_min(1e-8)

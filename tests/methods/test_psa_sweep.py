@@ -1,0 +1,30 @@
+"""The pseudo-label sweep: its cell at the run's own (alpha, t) is the pseudo stage's score."""
+import json
+
+import pytest
+from wsss.cli import main
+
+
+@pytest.fixture
+def run_args(tmp_path, demo_root, fast_run, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return [*fast_run, f"data.root={demo_root}", "name=t"]
+
+
+def test_sweep_cell_of_the_configured_walk_equals_the_pseudo_labels_score(run_args, tmp_path, capsys):
+    run = tmp_path / "runs" / "t"
+    assert main(["pseudo", "--quiet", *run_args]) == 0
+    assert main(["eval", "--quiet", *run_args, "--path", str(run / "pseudo" / "train")]) == 0
+    # the fast run walks 16 steps with PSA's alpha 16; options go after the overrides
+    assert main(["sweep-pseudo", "--quiet", *run_args, "--alphas", "4", "16", "--steps", "16", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "| alpha \\ t | 4 | 16 |" in out and "| 16 |" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    sweep = metrics["sweep/pseudo/train"]
+    assert sweep["alphas"] == [4, 16] and sweep["steps"] == [4, 16]
+    assert sweep["miou"][1][1] == pytest.approx(metrics["eval/train/train"]["as_error"]["miou"], abs=1e-9)
+
+
+def test_sweep_needs_a_trained_affinity_net(run_args, capsys):
+    assert main(["sweep-pseudo", "--quiet", *run_args]) == 1
+    assert "aff.pt" in capsys.readouterr().err
