@@ -24,7 +24,7 @@ class ConfigError(ValueError):
 class DemoConfig:
     """The generated demo dataset (written to ``data.root`` when ``data.kind`` is ``demo``)."""
 
-    num_train: int = 240
+    num_train: int = 200
     num_val: int = 60
     size: int = 128
     num_classes: int = 5
