@@ -28,3 +28,10 @@ def test_sweep_cell_of_the_configured_walk_equals_the_pseudo_labels_score(run_ar
 def test_sweep_needs_a_trained_affinity_net(run_args, capsys):
     assert main(["sweep-pseudo", "--quiet", *run_args]) == 1
     assert "aff.pt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [["--steps", "-4"], ["--alphas", "0"]])
+def test_sweep_refuses_negative_walks_and_non_positive_alphas(run_args, option, capsys):
+    assert main(["pseudo", "--quiet", *run_args]) == 0
+    assert main(["sweep-pseudo", "--quiet", *run_args, *option]) == 1
+    assert "walk lengths must be >= 0 and alphas > 0" in capsys.readouterr().err

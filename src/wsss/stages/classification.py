@@ -7,10 +7,10 @@ from typing import Any
 from torch import Tensor, nn
 
 from wsss.config import ClsConfig, DataConfig, ModelConfig
-from wsss.engine.runtime import Runtime
-from wsss.models.cam_net import multilabel_loss
 from wsss.data import SegDataset
+from wsss.engine.runtime import Runtime
 from wsss.engine.trainer import StepFn
+from wsss.models.cam_net import multilabel_loss
 from wsss.stages.common import build_cam_net, fingerprint, train_stage
 
 

@@ -1,9 +1,10 @@
 """Pieces every stage needs: checked datasets, stage fingerprints, the CAM network."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import is_dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from torch import nn

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -25,6 +26,13 @@ def aff_path(run_dir: Path) -> Path:
 
 def build_affinity_net(model: ModelConfig, aff: AffConfig, pretrained: bool | None = None) -> AffinityNet:
     return AffinityNet(backbone_from(model, pretrained), aff.dims)
+
+
+def affinity_net_from(model: ModelConfig, aff: AffConfig, state: dict[str, Any], device: torch.device) -> AffinityNet:
+    """The trained AffinityNet of a loaded ``aff.pt`` checkpoint, on ``device``, in eval mode."""
+    net = build_affinity_net(model, aff, pretrained=False)
+    net.load_state_dict(state["model"])
+    return net.to(device).eval()
 
 
 def train_affinity(data: DataConfig, model: ModelConfig, aff: AffConfig, runtime: Runtime, run_dir: Path,

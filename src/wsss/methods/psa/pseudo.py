@@ -27,7 +27,7 @@ from wsss.ops.random_walk import background_cam, random_walk
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.cams import image_loader, load_cams
 from wsss.stages.common import fingerprint, open_dataset
-from wsss.methods.psa.affinity import aff_path, build_affinity_net
+from wsss.methods.psa.affinity import aff_path, affinity_net_from
 
 
 def make_pseudo_labels(data: DataConfig, model: ModelConfig, aff: AffConfig, cfg: PseudoConfig, runtime: Runtime,
@@ -40,10 +40,7 @@ def make_pseudo_labels(data: DataConfig, model: ModelConfig, aff: AffConfig, cfg
     if folder.is_complete(dataset.ids):
         return folder
     ids = folder.start(dataset.ids, runtime)
-    net = build_affinity_net(model, aff, pretrained=False)
-    net.load_state_dict(state["model"])
-    net.to(runtime.device).eval()
-    walker = RandomWalker(net, cfg, dataset.classes)
+    walker = RandomWalker(affinity_net_from(model, aff, state, runtime.device), cfg, dataset.classes)
     used = set()
     with torch.inference_mode():
         for image_id, image, _ in progress(image_loader(dataset, ids, runtime.workers), f"pseudo {split}",
@@ -91,5 +88,10 @@ class RandomWalker:
 
 def upsample_scores(walked: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Walked maps (C, h, w) -> per-pixel class probabilities (C, H, W) at the image size."""
-    scores = F.interpolate(walked[None].float(), size=tuple(size), mode="bilinear", align_corners=False)[0]
+    return class_probabilities(F.interpolate(walked[None].float(), size=tuple(size), mode="bilinear",
+                                             align_corners=False)[0])
+
+
+def class_probabilities(scores: torch.Tensor) -> torch.Tensor:
+    """Non-negative scores (C, H, W) normalised to sum to 1 over the classes at each pixel."""
     return scores / scores.sum(0, keepdim=True).clamp_min(1e-8)

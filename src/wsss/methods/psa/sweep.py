@@ -3,7 +3,8 @@
 The counterpart of the CAM background-threshold sweep: PSA's values (alpha 16, t 256) were
 chosen on VOC with ResNet-38 CAMs; a weaker backbone or another dataset may want others. The
 walk is linear in each channel, so one walk of every background variant beside the class
-maps, read off at each requested length, scores the whole grid at the cost of one walk.
+maps, read off at each requested length, scores the whole grid at the cost of one walk (and
+one upsampling per length).
 Like the CAM sweep it reads the ground truth: use it to choose ``pseudo.alpha`` and
 ``pseudo.steps`` on a labelled subset, and report the values you chose.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from wsss.config import RunConfig
 from wsss.engine.checkpoint import load_checkpoint
@@ -23,8 +25,8 @@ from wsss.ops.random_walk import background_cam, random_walk
 from wsss.stages.cams import cam_dir, image_loader, load_cams
 from wsss.stages.common import open_dataset
 from wsss.stages.evaluation import ground_truth
-from wsss.methods.psa.affinity import aff_path, build_affinity_net
-from wsss.methods.psa.pseudo import RandomWalker, upsample_scores
+from wsss.methods.psa.affinity import aff_path, affinity_net_from
+from wsss.methods.psa.pseudo import RandomWalker, class_probabilities
 
 
 def sweep_pseudo_labels(cfg: RunConfig, runtime: Runtime, run_dir: Path, alphas: Sequence[float],
@@ -34,9 +36,9 @@ def sweep_pseudo_labels(cfg: RunConfig, runtime: Runtime, run_dir: Path, alphas:
     dataset = open_dataset(cfg.data, split)
     alphas = list(alphas) if dataset.classes.has_background else [cfg.pseudo.alpha]
     steps = sorted(set(steps))
-    net = build_affinity_net(cfg.model, cfg.aff, pretrained=False)
-    net.load_state_dict(load_checkpoint(aff_path(run_dir))["model"])
-    net.to(runtime.device).eval()
+    if steps[0] < 0 or min(alphas) <= 0:
+        raise ValueError(f"walk lengths must be >= 0 and alphas > 0 (got steps {steps}, alphas {alphas})")
+    net = affinity_net_from(cfg.model, cfg.aff, load_checkpoint(aff_path(run_dir)), runtime.device)
     walker = RandomWalker(net, cfg.pseudo, dataset.classes)
     matrices = {(a, t): ConfusionMatrix(dataset.classes.num_classes) for a in alphas for t in steps}
     background = len(alphas) if dataset.classes.has_background else 0
@@ -53,9 +55,10 @@ def sweep_pseudo_labels(cfg: RunConfig, runtime: Runtime, run_dir: Path, alphas:
             for t in steps:
                 grid = random_walk(grid, aff, walker.offsets, beta=cfg.pseudo.beta, steps=t - done)
                 done = t
+                upsampled = F.interpolate(grid[None].float(), size=gt.shape, mode="bilinear", align_corners=False)[0]
                 for j, alpha in enumerate(alphas):
-                    channels = ([grid[j:j + 1]] if background else []) + [grid[background:]]
-                    scores = upsample_scores(torch.cat(channels), gt.shape)
+                    channels = ([upsampled[j:j + 1]] if background else []) + [upsampled[background:]]
+                    scores = class_probabilities(torch.cat(channels))
                     matrices[alpha, t].update(lookup[scores.argmax(0).cpu().numpy()], gt)
     return {"split": split, "alphas": alphas, "steps": steps,
             "miou": [[matrices[a, t].scores()["miou"] for t in steps] for a in alphas]}
