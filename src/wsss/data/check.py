@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from wsss.data.base import Problem, SegDataset, problem_from_error
-from wsss.engine.run_log import progress as progress_bar
+from wsss.progress import progress as progress_bar
 from wsss.data.classes import VOID
 from wsss.io import DataFileError, read_image, read_label_png
 

@@ -24,7 +24,7 @@ from wsss.data.base import (
 )
 from wsss.data.classes import VOC_CLASSES, ClassSet, load_classes
 from wsss.data.folder import read_labels_csv
-from wsss.engine.run_log import progress
+from wsss.progress import progress
 from wsss.io import DataFileError, read_label_png
 
 MASK_DIRS = ("SegmentationClassAug", "SegmentationClass")  # preference order for mask_dir: auto

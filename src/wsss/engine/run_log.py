@@ -1,16 +1,11 @@
-"""The run's ``log.jsonl`` (one JSON object per logged step) and quiet-aware progress bars."""
+"""The run's ``log.jsonl``: one JSON object per logged training step."""
 from __future__ import annotations
 
 import json
-import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from tqdm.auto import tqdm
-
-T = TypeVar("T")
 
 
 class RunLog:
@@ -27,9 +22,3 @@ class RunLog:
         record = {"time": round(time.time(), 3), "stage": stage, **fields}
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
-
-
-def progress(items: Iterable[T] | None, desc: str, enabled: bool = True, total: int | None = None) -> tqdm:
-    """A tqdm bar over ``items``, shown only when ``enabled`` and stderr is a terminal."""
-    show = enabled and sys.stderr.isatty()
-    return tqdm(items, desc=desc, total=total, disable=not show, dynamic_ncols=True, leave=False)

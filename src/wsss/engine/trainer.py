@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from wsss.config import TrainConfig
 from wsss.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from wsss.engine.run_log import RunLog, progress
+from wsss.engine.run_log import RunLog
+from wsss.progress import progress
 from wsss.engine.runtime import Runtime, barrier
 
 StepFn = Callable[[nn.Module, dict[str, Any]], dict[str, Tensor]]

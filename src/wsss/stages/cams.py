@@ -16,7 +16,7 @@ from wsss.config import CamConfig, ClsConfig, DataConfig, ModelConfig
 from wsss.data import SegDataset
 from wsss.data.transforms import to_tensor
 from wsss.engine.checkpoint import load_checkpoint
-from wsss.engine.run_log import progress
+from wsss.progress import progress
 from wsss.engine.runtime import Runtime
 from wsss.io import atomic_save_npz, read_image
 from wsss.ops.cam import multiscale_maps, normalize_cams

@@ -10,7 +10,7 @@ import numpy as np
 
 from wsss.data import SegDataset
 from wsss.engine.evaluate import IGNORE_MODES, ConfusionMatrix, format_table
-from wsss.engine.run_log import progress
+from wsss.progress import progress
 from wsss.io import DataFileError, atomic_write_text, read_label_png
 from wsss.ops.cam import cam_argmax, with_background
 from wsss.stages.cams import load_cams

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from wsss.config import DataConfig, ModelConfig, SegConfig
 from wsss.data.transforms import to_uint8
 from wsss.engine.checkpoint import load_checkpoint
-from wsss.engine.run_log import progress
+from wsss.progress import progress
 from wsss.engine.runtime import Runtime
 from wsss.io import write_label_png
 from wsss.models.seg_net import SegNet

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from wsss.config import AffConfig, DataConfig, ModelConfig, PseudoConfig
 from wsss.data import ClassSet
 from wsss.engine.checkpoint import load_checkpoint
-from wsss.engine.run_log import progress
+from wsss.progress import progress
 from wsss.engine.runtime import Runtime
 from wsss.data.transforms import to_uint8
 from wsss.io import write_label_png

@@ -15,7 +15,7 @@ import torch
 
 from wsss.config import SeedConfig
 from wsss.data import ClassSet, SegDataset
-from wsss.engine.run_log import progress
+from wsss.progress import progress
 from wsss.engine.runtime import Runtime
 from wsss.io import read_image, write_label_png
 from wsss.ops.crf import refine
