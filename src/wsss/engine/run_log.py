@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 class RunLog:
     """Appends JSON lines to ``run_dir/log.jsonl``; only the main process writes."""
 
