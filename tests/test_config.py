@@ -1,13 +1,19 @@
 import pytest
 import yaml
 
-from wsss.config import ConfigError, RunConfig, load_config, save_config, to_dict
+from wsss.config import ConfigError, load_config, save_config, to_dict
+from wsss.methods import DEFAULT_METHOD, config_class
 
 
-def test_defaults_are_the_demo_run():
+def test_defaults_are_the_demo_run_of_the_default_method():
     cfg = load_config()
-    assert cfg == RunConfig()
+    assert cfg == config_class(DEFAULT_METHOD)() and cfg.method == DEFAULT_METHOD
     assert cfg.data.kind == "demo" and cfg.cam.scales == (1.0, 1.5, 2.0)
+
+
+def test_an_unknown_method_lists_the_registered_ones():
+    with pytest.raises(ConfigError, match=r"unknown method 'nope'; available: \[.*'psa'"):
+        load_config(overrides=["method=nope"])
 
 
 def test_yaml_file_then_dotted_overrides(tmp_path):

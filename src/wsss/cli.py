@@ -1,30 +1,32 @@
-"""The ``wsss`` command: thin sub-commands that parse, load the config and call a stage."""
+"""The ``wsss`` command: thin sub-commands that parse, load the config, look the method up, run it.
+
+Stage sub-commands are the stages of every registered method; each one runs the configured
+method's pipeline up to that stage (earlier stages run or are skipped when finished). A
+method's extra commands are added the same way.
+"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from wsss.config import ConfigError, RunConfig, load_config, save_config
-from wsss.data import build_dataset, check_dataset, generate_demo
+from wsss.data import build_dataset, check_dataset, detect_layout, generate_demo
 from wsss.engine.checkpoint import CheckpointError
 from wsss.engine.runtime import Runtime, create_runtime
 from wsss.engine.trainer import NonFiniteLossError
 from wsss.io import DataFileError
+from wsss.methods import all_methods, get_method
+from wsss.methods.base import Stage
 from wsss.stages.artifacts import ArtifactMismatchError
-from wsss.stages.common import DataProblemsError, format_problems, open_dataset
+from wsss.stages.common import DataProblemsError, format_problems
+from wsss.stages.pipeline import Pipeline
 
-PIPELINE_COMMANDS = {
-    "train-cls": "train the classification network on image labels",
-    "train-aff": "make seeds from the CAMs and train AffinityNet (runs earlier stages if needed)",
-    "pseudo": "random-walk pseudo labels for the training split (runs earlier stages if needed)",
-    "train-seg": "train the segmentation network on the pseudo labels (runs earlier stages if needed)",
-    "predict": "predict the val split, single- and multi-scale (runs earlier stages if needed)",
-}
 # Errors whose message tells the user what to fix; they are printed without a traceback
-# (set WSSS_DEBUG=1 to see it). Unknown names (backbone, preset, class) raise KeyError.
+# (set WSSS_DEBUG=1 to see it). Unknown names (backbone, preset, class, method) raise KeyError.
 USER_ERRORS = (ConfigError, DataFileError, CheckpointError, ArtifactMismatchError, NonFiniteLossError,
                FileNotFoundError, KeyError, ValueError, ImportError)
 
@@ -43,17 +45,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wsss", description=__doc__)
+    parser = argparse.ArgumentParser(prog="wsss", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(required=True, metavar="command")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
-                split: bool = False, resume: bool = False, out: bool = False) -> argparse.ArgumentParser:
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str, *,
+                split: bool = False, resume: bool = False, positional: tuple[str, dict] | None = None
+                ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        if out:
-            sub.add_argument("out", type=Path, help="output folder")
+        if positional is not None:  # before the overrides, which take every remaining word
+            sub.add_argument(positional[0], **positional[1])
         sub.add_argument("--config", type=Path, help="YAML file (default: the built-in demo config)")
         if split:
-            sub.add_argument("--split", help="dataset split (default: data.train_split)")
+            sub.add_argument("--split", help="dataset split (default: the stage's own)")
         if resume:
             sub.add_argument("--resume", action="store_true", help="continue an interrupted training run")
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -61,19 +64,29 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    command("demo-data", _demo_data, "write the generated demo dataset in VOC layout", out=True)
-    command("check-data", _check_data, "validate a dataset and list every problem (exit 1 if any)", split=True)
-    for stage, text in PIPELINE_COMMANDS.items():
-        command(stage, _pipeline_until(stage), text, resume=True)
-    command("cams", _cams, "compute multi-scale CAMs for a split", split=True)
+    command("demo-data", _demo_data, "write the generated demo dataset in VOC layout",
+            positional=("out", {"type": Path, "help": "output folder"}))
+    command("check-data", _check_data, "validate a dataset and list every problem (exit 1 if any)", split=True,
+            positional=("dataset", {"nargs": "?", "help": "dataset folder, layout detected (default: data.root)"}))
+    command("methods", _methods, "list the registered methods, their stages and config sections")
+    for stage in _stage_commands():
+        command(stage.name, _stage_handler(stage.name), stage.help, split=stage.any_split, resume=True)
     evaluate = command("eval", _eval, "score a folder of CAMs (.npz) or label maps (.png)", split=True)
     evaluate.add_argument("--path", type=Path, help="folder to score (default: the run's cams/<split>)")
-    sweep = command("sweep-pseudo", _sweep_pseudo,
-                    "score random-walk pseudo labels over pseudo.alpha x pseudo.steps (uses ground truth)", split=True)
-    sweep.add_argument("--alphas", type=float, nargs="+", default=[4, 6, 8, 12, 16, 24], help="background powers")
-    sweep.add_argument("--steps", type=int, nargs="+", default=[16, 32, 64, 128, 256], help="walk lengths")
-    command("run", _run, "run the whole pipeline, skipping finished stages", resume=True)
+    command("run", _run, "run the whole pipeline of the configured method, skipping finished stages", resume=True)
+    for method in all_methods():
+        for extra in method.commands:
+            extra.add_arguments(command(extra.name, _extra_handler(extra.name), extra.help))
     return parser
+
+
+def _stage_commands() -> list[Stage]:
+    """One stage per name across every method, in pipeline order of first appearance."""
+    seen: dict[str, Stage] = {}
+    for method in all_methods():
+        for stage in method.stages:
+            seen.setdefault(stage.name, stage)
+    return list(seen.values())
 
 
 def _setup(args: argparse.Namespace) -> tuple[RunConfig, Runtime]:
@@ -84,10 +97,13 @@ def _setup(args: argparse.Namespace) -> tuple[RunConfig, Runtime]:
     return cfg, create_runtime(cfg.device, cfg.seed, cfg.workers, progress=not args.quiet)
 
 
-def _run_dir(cfg: RunConfig, runtime: Runtime) -> Path:
+def _pipeline(args: argparse.Namespace) -> Pipeline:
+    """The configured method's pipeline; the resolved config is written to the run folder first."""
+    cfg, runtime = _setup(args)
+    pipeline = Pipeline(get_method(cfg.method), cfg, runtime, resume=getattr(args, "resume", False))
     if runtime.is_main:
-        save_config(cfg, cfg.run_dir / "config.yaml")
-    return cfg.run_dir
+        save_config(cfg, pipeline.paths.config)
+    return pipeline
 
 
 def _demo_data(args: argparse.Namespace) -> int:
@@ -98,10 +114,19 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def _check_data(args: argparse.Namespace) -> int:
-    cfg, runtime = _setup(args)
+    if args.dataset is not None and "=" in args.dataset and not Path(args.dataset).exists():
+        args.overrides, args.dataset = [args.dataset, *args.overrides], None  # an override, not a folder
+    if args.dataset is not None:
+        cfg = load_config(args.config, args.overrides)
+        root = Path(args.dataset)
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, kind=detect_layout(root), root=str(root)))
+        show = not args.quiet
+    else:
+        cfg, runtime = _setup(args)
+        show = runtime.progress
     split = args.split or cfg.data.train_split
-    dataset = build_dataset(cfg.data, split, strict=False)
-    problems = check_dataset(dataset, progress=runtime.progress)
+    dataset = build_dataset(cfg.data, split, strict=False, progress=show)
+    problems = check_dataset(dataset, progress=show)
     if problems:
         raise DataProblemsError(format_problems(problems, cfg.data.root, split))
     print(f"{cfg.data.root} split '{split}': {len(dataset)} images, "
@@ -112,14 +137,42 @@ def _check_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pipeline_until(stage: str) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        from wsss.methods.psa import run_psa
+def _methods(args: argparse.Namespace) -> int:
+    for method in all_methods():
+        print(f"{method.name}: {method.summary}")
+        print(f"  stages:   {' -> '.join(method.stage_names)}")
+        print(f"  sections: {', '.join(method.sections) or '-'} (beside the shared ones)")
+        if method.commands:
+            print(f"  commands: {', '.join(c.name for c in method.commands)}")
+    return 0
 
-        cfg, runtime = _setup(args)
-        out = run_psa(cfg, runtime, _run_dir(cfg, runtime), resume=args.resume, until=stage)
-        print(f"{stage}: {_describe(out[stage])}")
+
+def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        pipeline = _pipeline(args)
+        stage = pipeline.method.stage(name)
+        split = getattr(args, "split", None)
+        if split is None:
+            output = pipeline.run(until=name)[name]
+        else:  # the stages before it on their own splits, then this one on the split asked for
+            index = pipeline.method.stage_names.index(name)
+            if index:
+                pipeline.run(until=pipeline.method.stage_names[index - 1])
+            output = pipeline.run_stage(stage, split)
+        print(f"{name}: {_describe(output)}")
         return 0
+    return handler
+
+
+def _extra_handler(name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        pipeline = _pipeline(args)
+        for extra in pipeline.method.commands:
+            if extra.name == name:
+                return extra.run(args, pipeline)
+        owners = [m.name for m in all_methods() if any(c.name == name for c in m.commands)]
+        raise ConfigError(f"`wsss {name}` is a command of method {', '.join(owners)}, "
+                          f"not of '{pipeline.method.name}'; set method={owners[0]}")
     return handler
 
 
@@ -129,52 +182,31 @@ def _describe(output: object) -> str:
     return str(getattr(output, "path", output))
 
 
-def _cams(args: argparse.Namespace) -> int:
-    from wsss.stages.cams import compute_cams
-
-    cfg, runtime = _setup(args)
-    split = args.split or cfg.data.train_split
-    folder = compute_cams(cfg.data, cfg.model, cfg.cls, cfg.cam, runtime, _run_dir(cfg, runtime), split)
-    print(f"CAMs: {folder.path}")
-    return 0
-
-
 def _eval(args: argparse.Namespace) -> int:
     from wsss.engine.evaluate import format_table
-    from wsss.stages.cams import cam_dir
     from wsss.stages.evaluation import cam_table, evaluate_cams, evaluate_labels, update_metrics
+    from wsss.stages.layout import RunPaths
 
     cfg, runtime = _setup(args)
     split = args.split or cfg.data.train_split
-    folder = args.path or cam_dir(cfg.run_dir, split)
+    paths = RunPaths(cfg.run_dir)
+    folder = args.path or paths.cams(split)
     if not folder.is_dir():
         raise DataFileError(f"{folder}: no such folder; run `wsss cams` first or pass --path")
-    dataset = open_dataset(cfg.data, split)
+    dataset = build_dataset(cfg.data, split, progress=runtime.progress)
     if any(folder.glob("*.npz")):
         scores = evaluate_cams(folder, dataset, cfg.eval.bg_threshold, cfg.eval.sweep, runtime.progress)
         print(cam_table(dataset.classes.names, scores, split))
     else:
         scores = evaluate_labels(folder, dataset, runtime.progress)
         print(format_table(dataset.classes.names, {f"{folder.name} ({mode})": s["iou"] for mode, s in scores.items()}))
-    update_metrics(cfg.run_dir, f"eval/{folder.name}/{split}", scores)
-    return 0
-
-
-def _sweep_pseudo(args: argparse.Namespace) -> int:
-    from wsss.methods.psa.sweep import sweep_pseudo_labels, sweep_table
-    from wsss.stages.evaluation import update_metrics
-
-    cfg, runtime = _setup(args)
-    result = sweep_pseudo_labels(cfg, runtime, cfg.run_dir, args.alphas, args.steps, args.split)
-    print(f"pseudo-label mIoU on {result['split']} (random walk, beta {cfg.pseudo.beta:g}):")
-    print(sweep_table(result))
-    update_metrics(cfg.run_dir, f"sweep/pseudo/{result['split']}", result)
+    update_metrics(paths.metrics, f"eval/{folder.name}/{split}", scores)
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from wsss.methods.psa import run_psa
-
-    cfg, runtime = _setup(args)
-    run_psa(cfg, runtime, _run_dir(cfg, runtime), resume=args.resume)
+    pipeline = _pipeline(args)
+    pipeline.run()
+    if pipeline.runtime.is_main:
+        pipeline.score()
     return 0

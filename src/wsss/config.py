@@ -93,58 +93,10 @@ class ClsConfig:
 class CamConfig:
     """Multi-scale CAM inference."""
 
-    # The paper's scales are 1.0/0.5/1.5/2.0 (configs/psa_voc.yaml); on the demo's 128-px images
+    # The paper's scales are 1.0/0.5/1.5/2.0 (the VOC configs); on the demo's 128-px images
     # scale 0.5 gives a 4x4 map at stride 16 that only blurs, so the default leaves it out.
     scales: tuple[float, ...] = (1.0, 1.5, 2.0)
     flip: bool = True
-    splits: tuple[str, ...] = ("train",)
-
-
-@dataclass(frozen=True)
-class SeedConfig:
-    """PSA's affinity labels: confident foreground / background from the CAMs (stride 8)."""
-
-    alpha_low: float = 4.0  # (1 - max cam)^4: a weak background, so foreground wins where confident
-    alpha_high: float = 32.0  # (1 - max cam)^32: a strong background (paper: 24)
-    fg_threshold: float = 0.3  # no-background datasets: confident where the top CAM exceeds this
-    refine: str = "auto"  # crf | par | none | auto (crf when installed, else par)
-    crf_preset: str = "psa"
-
-
-@dataclass(frozen=True)
-class AffConfig:
-    """AffinityNet: pixel embeddings whose L1 distance gives pair affinities."""
-
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.01, epochs=5))
-    radius: int = 5
-    dims: tuple[int, int, int] = (64, 128, 256)
-
-
-@dataclass(frozen=True)
-class PseudoConfig:
-    """Random walk of CAMs with AffinityNet affinities -> pseudo labels."""
-
-    # The demo's values, from `wsss sweep-pseudo`: 76.7 mIoU there against 62.9 for PSA's
-    # t 256, alpha 16 (kept in configs/psa_voc.yaml), which over-smooth the small demo maps.
-    beta: float = 8.0
-    steps: int = 64  # t (PSA: 256 = 2^logt, logt 8)
-    alpha: float = 8.0  # background (1 - max cam)^alpha before the walk (PSA: 16)
-    radius: int = 5
-    refine: str = "none"  # crf | par | none | auto on the propagated maps
-
-
-@dataclass(frozen=True)
-class SegConfig:
-    """The segmentation network trained on pseudo labels, and its prediction."""
-
-    # 3e-3 with the head at 10x: on the demo's short schedule ASPP reached 73.9 val mIoU on
-    # ground-truth masks against 62.2 for LargeFOV (50.7 at 1e-3, 58.9 for ASPP at 6e-3).
-    # On coco_voc_mini ASPP diverged at 1e-3 and 3e-3; the real-data configs use LargeFOV at 1e-3.
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.003, epochs=6))
-    head: str = "aspp"  # aspp (DeepLab-v2) | largefov (DeepLab-v1, PSA's)
-    head_channels: int = 256  # LargeFOV width (the paper's 1024; the real-data configs set it)
-    scales: tuple[float, ...] = (1.0, 0.5, 1.5)  # multi-scale + flip prediction
-    refine: str = "none"  # crf | par | none | auto on the multi-scale prediction
 
 
 @dataclass(frozen=True)
@@ -157,22 +109,23 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything one ``wsss run`` needs; stages read their own section."""
+    """The shared sections of a run; the method named by ``method`` adds its own sections.
+
+    ``load_config`` returns an instance of the method's subclass of this class (see
+    ``wsss.methods.config_class``), so ``cfg.<section>`` reaches every section of the run.
+    """
 
     name: str = "demo"
     out_dir: str = "runs"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     workers: int = 2
+    method: str = ""  # `wsss methods` lists them; a method's config class sets its own name
     data: DataConfig = field(default_factory=DataConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     cls: ClsConfig = field(default_factory=ClsConfig)
     cam: CamConfig = field(default_factory=CamConfig)
-    seeds: SeedConfig = field(default_factory=SeedConfig)
-    aff: AffConfig = field(default_factory=AffConfig)
-    pseudo: PseudoConfig = field(default_factory=PseudoConfig)
-    seg: SegConfig = field(default_factory=SegConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     @property
@@ -181,13 +134,27 @@ class RunConfig:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Build a RunConfig from defaults, an optional YAML file, then ``a.b=value`` overrides."""
+    """Build the run config from defaults, an optional YAML file, then ``a.b=value`` overrides.
+
+    The ``method`` key picks the sections beyond the shared ones; a section of another method
+    is an error that names that method.
+    """
+    from wsss.methods import DEFAULT_METHOD, config_class, foreign_section_error  # the registry
+
     tree: dict[str, Any] = {}
     if path is not None:
         tree = _read_yaml(Path(path))
     for item in overrides:
         _apply_override(tree, item)
-    return from_dict(RunConfig, tree)
+    method = tree.get("method", DEFAULT_METHOD)
+    if not isinstance(method, str):
+        raise ConfigError(f"'method' must be a method name, got {method!r}")
+    cls = config_class(method)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in tree:
+        if key not in known:
+            foreign_section_error(key, method)
+    return from_dict(cls, tree)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

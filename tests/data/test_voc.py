@@ -144,6 +144,18 @@ def test_build_dataset_dispatches_on_kind(tiny_voc: Path):
         build_dataset(DataConfig(kind="coco", root=str(tiny_voc)), "val")
 
 
+@pytest.mark.parametrize("progress", [True, False])
+@pytest.mark.parametrize("labels", ["masks", "xml"])
+def test_build_dataset_progress_flag_reaches_the_label_bar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           progress: bool, labels: str):
+    enabled = []
+    monkeypatch.setattr("wsss.data.voc.progress_bar",
+                        lambda items, desc, shown=True, total=None: enabled.append(shown) or items)
+    root = write_voc(tmp_path / "voc", with_xml=True)
+    ds = build_dataset(DataConfig(kind="voc", root=str(root), labels=labels), "train", progress=progress)
+    assert enabled == [progress] and len(ds) == 4
+
+
 @pytest.mark.parametrize("name, has_background", [("coco_voc_mini", True), ("msrc", False)])
 def test_shared_real_data_labels_from_masks(name: str, has_background: bool):
     root = SHARED / "data" / name

@@ -51,7 +51,7 @@ CFG = TrainConfig(epochs=3, batch_size=3, lr=0.05, checkpoint_every=2, log_every
 def make_trainer(tmp_path, step_fn=mse_step, workers=0):
     runtime = create_runtime("cpu", seed=7, workers=workers, progress=False)
     return Trainer(Net(), step_fn, Noisy(), CFG, stage="test", out_path=tmp_path / "ck" / "m.pt",
-                   runtime=runtime, log=RunLog(tmp_path), meta={"cfg": 1})
+                   runtime=runtime, log=RunLog(tmp_path / "log.jsonl"), meta={"cfg": 1})
 
 
 def crash_at(step_to_fail):

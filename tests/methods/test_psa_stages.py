@@ -3,7 +3,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wsss.config import PseudoConfig, SeedConfig
+from wsss.methods.psa.config import PseudoConfig, SeedConfig
 from wsss.data.classes import ClassSet
 from wsss.methods.psa.pseudo import RandomWalker
 from wsss.methods.psa.seeds import seed_label

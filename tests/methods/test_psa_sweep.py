@@ -25,9 +25,13 @@ def test_sweep_cell_of_the_configured_walk_equals_the_pseudo_labels_score(run_ar
     assert sweep["miou"][1][1] == pytest.approx(metrics["eval/train/train"]["as_error"]["miou"], abs=1e-9)
 
 
-def test_sweep_needs_a_trained_affinity_net(run_args, capsys):
-    assert main(["sweep-pseudo", "--quiet", *run_args]) == 1
-    assert "aff.pt" in capsys.readouterr().err
+def test_sweep_trains_what_it_needs_and_refuses_outputs_of_another_config(run_args, tmp_path, capsys):
+    assert main(["sweep-pseudo", "--quiet", *run_args, "--alphas", "8", "--steps", "4"]) == 0
+    assert (tmp_path / "runs" / "t" / "checkpoints" / "aff.pt").is_file()
+    capsys.readouterr()
+    assert main(["sweep-pseudo", "--quiet", *run_args, "aff.radius=3"]) == 1
+    err = capsys.readouterr().err
+    assert "aff.pt was made with another configuration" in err and "aff.radius" in err
 
 
 @pytest.mark.parametrize("option", [["--steps", "-4"], ["--alphas", "0"]])

@@ -1,9 +1,10 @@
-"""AffinityNet and the segmentation net on the tiny backbone: shapes, ranges, gradients."""
+"""The task networks on the tiny backbone: shapes, ranges, gradients, checkpoint keys."""
 import pytest
 import torch
 
 from wsss.models.affinity_net import AffinityNet
 from wsss.models.backbones import create_backbone
+from wsss.models.cam_net import CAMNet
 from wsss.models.seg_net import SegNet
 from wsss.ops.affinity import neighbor_offsets
 
@@ -44,3 +45,25 @@ def test_seg_net_dilation_keeps_the_field_of_view():
 def test_unknown_head_lists_choices():
     with pytest.raises(ValueError, match="largefov"):
         SegNet(create_backbone("tiny"), 3, head="unet")
+
+
+# Saved checkpoints hold these keys: the layers each net adds to its backbone.
+NEW_KEYS = {
+    "cam": (lambda b: CAMNet(b, 3), {"classifier.weight"}),
+    "affinity": (lambda b: AffinityNet(b, dims=(8, 16, 32)),
+                 {"embedding.reduce.0.weight", "embedding.reduce.1.weight", "embedding.reduce.2.weight",
+                  "embedding.mix.weight"}),
+    "largefov": (lambda b: SegNet(b, 3, head_channels=8),
+                 {f"head.body.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")}),
+    "aspp": (lambda b: SegNet(b, 3, head="aspp"),
+             {f"head.branches.{i}.{p}" for i in range(4) for p in ("weight", "bias")}),
+}
+
+
+@pytest.mark.parametrize("name", NEW_KEYS)
+def test_state_dict_keys_are_the_backbone_and_the_named_layers(name):
+    build, new_keys = NEW_KEYS[name]
+    backbone = create_backbone("tiny")
+    keys = set(build(backbone).state_dict())
+    assert keys - new_keys == {f"backbone.{k}" for k in backbone.state_dict()}
+    assert new_keys <= keys

@@ -1,8 +1,5 @@
-import numpy as np
 import torch
 
-from wsss.io import write_label_png
-from wsss.stages.common import LabelFolder
 from wsss.stages.segmentation import masked_cross_entropy
 
 
@@ -14,9 +11,3 @@ def test_cross_entropy_ignores_255_and_is_zero_when_nothing_is_labelled():
     loss.backward()
     target[0, 0, 0] = 1
     assert masked_cross_entropy(logits, target).item() == torch.log(torch.tensor(3.0)).item()
-
-
-def test_label_folder_reads_png_by_id(tmp_path):
-    label = np.array([[0, 1], [255, 2]], np.uint8)
-    write_label_png(tmp_path / "a.png", label, [0] * 768)
-    assert np.array_equal(LabelFolder(tmp_path)("a"), label)

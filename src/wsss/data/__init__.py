@@ -10,40 +10,44 @@ from wsss.data.check import Problem, check_dataset
 from wsss.data.classes import ClassSet
 from wsss.data.demo import MANIFEST, generate_demo
 from wsss.data.folder import FolderDataset
+from wsss.data.layout import detect_layout
 from wsss.data.voc import VocDataset
 from wsss.io import DataFileError
 
 __all__ = [
-    "ClassSet", "Problem", "Sample", "SegDataset", "build_dataset", "check_dataset", "generate_demo",
+    "ClassSet", "Problem", "Sample", "SegDataset", "build_dataset", "check_dataset", "detect_layout",
+    "generate_demo",
 ]
 
 
-def build_dataset(cfg: DataConfig, split: str, *, strict: bool = True) -> SegDataset:
+def build_dataset(cfg: DataConfig, split: str, *, strict: bool = True, progress: bool = True) -> SegDataset:
     """The ``split`` of the dataset ``cfg`` describes. ``strict=False`` collects indexing
-    problems in ``ds.problems`` instead of raising (for ``check_dataset``)."""
+    problems in ``ds.problems`` instead of raising (for ``check_dataset``); ``progress=False``
+    hides the bars of indexing (``--quiet``)."""
     try:
         build = _BUILDERS[cfg.kind]
     except KeyError:
         raise ConfigError(f"unknown data.kind '{cfg.kind}'; known kinds: {', '.join(_BUILDERS)}") from None
-    return build(cfg, split, strict)
+    return build(cfg, split, strict, progress)
 
 
-def _voc(cfg: DataConfig, split: str, strict: bool) -> SegDataset:
+def _voc(cfg: DataConfig, split: str, strict: bool, progress: bool) -> SegDataset:
     return VocDataset(cfg.root, split, classes=cfg.classes, labels=cfg.labels,
-                      mask_dir=cfg.mask_dir, strict=strict)
+                      mask_dir=cfg.mask_dir, strict=strict, progress=progress)
 
 
-def _demo(cfg: DataConfig, split: str, strict: bool) -> SegDataset:
+def _demo(cfg: DataConfig, split: str, strict: bool, progress: bool) -> SegDataset:
     if not (Path(cfg.root) / MANIFEST).is_file():
         raise DataFileError(f"{cfg.root}: no demo dataset here; generate it with "
                             f"`wsss demo-data {cfg.root}` (`wsss run` does it for you)")
-    return _voc(cfg, split, strict)
+    return _voc(cfg, split, strict, progress)
 
 
-def _folder(cfg: DataConfig, split: str, strict: bool) -> SegDataset:
+def _folder(cfg: DataConfig, split: str, strict: bool, progress: bool) -> SegDataset:
+    """Folder datasets read one labels file: no progress bar to show."""
     return FolderDataset(cfg.root, split, classes=cfg.classes, labels=cfg.labels, strict=strict)
 
 
-_BUILDERS: dict[str, Callable[[DataConfig, str, bool], SegDataset]] = {
+_BUILDERS: dict[str, Callable[[DataConfig, str, bool, bool], SegDataset]] = {
     "demo": _demo, "folder": _folder, "voc": _voc,
 }

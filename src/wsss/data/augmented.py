@@ -5,7 +5,7 @@ same key gives the same crop in any worker process and after a resume.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -13,21 +13,28 @@ import torch
 from torch.utils.data import Dataset
 
 from wsss.data.base import SegDataset
+from wsss.data.sources import FloatMaps, LabelMaps
 from wsss.io import read_image
 
-MaskSource = Callable[[str], np.ndarray]
+RESERVED = ("image", "labels", "id")  # item keys a source name must not take
 
 
 class AugmentedDataset(Dataset):
-    """Items: ``image`` (3,H,W) in [0,1], ``labels`` (C,), ``id``, and ``mask`` when a source is given.
+    """Items: ``image`` (3,H,W) in [0,1], ``labels`` (C,) multi-hot, ``id``, and one entry per
+    source under its name, transformed jointly with the image.
 
-    ``mask_source(id)`` supplies the per-pixel target (pseudo labels, seeds); the dataset's own
+    ``sources`` supply the per-pixel targets (pseudo labels, seeds, CAMs, saliency); label
+    sources go to the transform's ``labels``, map sources to its ``maps``. The dataset's own
     ground truth is never read for training.
     """
 
     def __init__(self, dataset: SegDataset, transform: Callable[..., dict[str, Any]], seed: int,
-                 mask_source: MaskSource | None = None) -> None:
-        self.dataset, self.transform, self.seed, self.mask_source = dataset, transform, seed, mask_source
+                 sources: Mapping[str, LabelMaps | FloatMaps] | None = None) -> None:
+        self.sources = dict(sources or {})
+        taken = [name for name in self.sources if name in RESERVED]
+        if taken:
+            raise ValueError(f"source names {taken} clash with the item keys {RESERVED}; rename them")
+        self.dataset, self.transform, self.seed = dataset, transform, seed
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -36,8 +43,9 @@ class AugmentedDataset(Dataset):
         epoch, index = key
         image_id = self.dataset.ids[index]
         image = read_image(self.dataset.image_path(image_id))
-        mask = self.mask_source(image_id) if self.mask_source else None
-        item = self.transform(image, mask, np.random.default_rng([self.seed, epoch, index]))
+        labels = {name: source(image_id) for name, source in self.sources.items() if source.kind == LabelMaps.kind}
+        maps = {name: source(image_id) for name, source in self.sources.items() if source.kind == FloatMaps.kind}
+        item = self.transform(image, np.random.default_rng([self.seed, epoch, index]), labels=labels, maps=maps)
         item["labels"] = torch.from_numpy(self.dataset.labels_of(image_id))
         item["id"] = image_id
         return item

@@ -62,8 +62,13 @@ class SegDataset(ABC):
         self.has_masks = has_masks
         self.problems = problems
         self._labels = labels
-        if strict and problems:
-            raise DataFileError(_describe(problems, f"dataset listed in {source}"))
+        if strict:
+            self.raise_problems()
+
+    def raise_problems(self) -> None:
+        """One DataFileError listing the problems met while indexing, if there are any."""
+        if self.problems:
+            raise DataFileError(_describe(self.problems, f"dataset listed in {self.source}"))
 
     @abstractmethod
     def image_path(self, id: str) -> Path:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from wsss.constants import IGNORE
 from wsss.data.base import Problem, SegDataset, problem_from_error
-from wsss.progress import progress as progress_bar
-from wsss.data.classes import VOID
 from wsss.io import DataFileError, read_image, read_label_png
+from wsss.progress import progress as progress_bar
 
 __all__ = ["Problem", "check_dataset"]
 
@@ -61,11 +61,11 @@ def _read(
 
 def _check_mask(mask: np.ndarray, path: Path, num_classes: int) -> list[Problem]:
     values = np.flatnonzero(np.bincount(mask.ravel(), minlength=256))
-    bad = [int(v) for v in values if v >= num_classes and v != VOID]
+    bad = [int(v) for v in values if v >= num_classes and v != IGNORE]
     if not bad:
         return []
     return [Problem(path, f"mask values {bad} out of range: valid are 0..{num_classes - 1} "
-                          f"(the classes) and {VOID} (void); check classes.txt or re-export the mask")]
+                          f"(the classes) and {IGNORE} (void); check classes.txt or re-export the mask")]
 
 
 def _size(array: np.ndarray) -> str:

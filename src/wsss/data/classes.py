@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from wsss.constants import IGNORE
 from wsss.io import DataFileError
 
 BACKGROUND = "background"
-VOID = 255
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class ClassSet:
     def __post_init__(self) -> None:
         if len(self.names) - int(self.has_background) < 1:
             raise ValueError(f"a class set needs at least one foreground class, got {self.names}")
-        if len(self.names) > VOID:
-            raise ValueError(f"at most {VOID} classes fit in a mask (255 is void), got {len(self.names)}")
+        if len(self.names) > IGNORE:
+            raise ValueError(f"at most {IGNORE} classes fit in a mask ({IGNORE} is void), got {len(self.names)}")
 
     @property
     def num_classes(self) -> int:

@@ -1,14 +1,14 @@
-"""Paired training transforms: random parameters are drawn once from a given generator and
-applied alike to the image (bilinear), float maps such as CAMs (bilinear) and the mask
-(nearest), so the three stay aligned pixel for pixel.
+"""Joint training transforms: random parameters are drawn once from a given generator and
+applied alike to the image (bilinear), to any number of named label maps (nearest) and float
+maps such as CAMs or saliency (bilinear), so all stay aligned pixel for pixel.
 
 Images come out as float32 in [0, 1], NOT normalised: the backbone normalises. Crop padding
 is the ImageNet mean for the image (zero after the backbone's normalisation, as the zero
-padding of normalised images in the official PSA code), 255 (void) for the mask and 0 for maps.
+padding of normalised images in the official PSA code), IGNORE for label maps and 0 for maps.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageEnhance
 
-from wsss.data.classes import VOID
+from wsss.constants import IGNORE
 
 IMAGE_PAD = (0.485, 0.456, 0.406)
 
@@ -80,19 +80,20 @@ class TrainTransform:
     def __call__(
         self,
         image: np.ndarray,
-        mask: np.ndarray | None,
         rng: np.random.Generator,
-        maps: np.ndarray | None = None,
+        labels: Mapping[str, np.ndarray] | None = None,
+        maps: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """``image`` (H, W, 3) uint8, ``mask`` (H, W) uint8, ``maps`` (C, h, w) float (any
-        size; resized with the image) -> ``image`` (3, S, S) float32, ``mask`` (S, S) int64,
-        ``maps`` (C, S, S) float32; keys present only for the inputs given."""
+        """``image`` (H, W, 3) uint8, ``labels`` by name (H, W) uint8 label maps, ``maps`` by
+        name (C, h, w) float maps (any size; resized with the image) -> ``image`` (3, S, S)
+        float32 and, under its own name, each label map (S, S) int64 and float map (C, S, S)
+        float32."""
         params = self._draw(rng, image.shape[:2])
         out = {"image": torch.from_numpy(self._image(image, params))}
-        if mask is not None:
-            out["mask"] = torch.from_numpy(self._geometry(_resize_mask(mask, params.size), params, VOID)).long()
-        if maps is not None:
-            out["maps"] = torch.from_numpy(self._geometry(_resize_maps(maps, params.size), params, 0.0))
+        for name, label in (labels or {}).items():
+            out[name] = torch.from_numpy(self._geometry(_resize_label(label, params.size), params, IGNORE)).long()
+        for name, array in (maps or {}).items():
+            out[name] = torch.from_numpy(self._geometry(_resize_maps(array, params.size), params, 0.0))
         return out
 
     def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> _Params:
@@ -144,8 +145,8 @@ def _draw_crop(rng: np.random.Generator, length: int, crop: int) -> tuple[int, i
     return 0, int(rng.integers(0, crop - length + 1)), length
 
 
-def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(Image.fromarray(mask).resize(size[::-1], Image.NEAREST))
+def _resize_label(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(label).resize(size[::-1], Image.NEAREST))
 
 
 def _resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -24,8 +24,8 @@ from wsss.data.base import (
 )
 from wsss.data.classes import VOC_CLASSES, ClassSet, load_classes
 from wsss.data.folder import read_labels_csv
-from wsss.progress import progress
 from wsss.io import DataFileError, read_label_png
+from wsss.progress import progress as progress_bar
 
 MASK_DIRS = ("SegmentationClassAug", "SegmentationClass")  # preference order for mask_dir: auto
 LabelsOfOne = tuple[np.ndarray, list[Problem]]
@@ -44,6 +44,7 @@ class VocDataset(SegDataset):
         labels: str = "auto",
         mask_dir: str = "auto",
         strict: bool = True,
+        progress: bool = True,
     ) -> None:
         self.root = require_dir(Path(root), "dataset folder")
         split_file = self.root / "ImageSets" / "Segmentation" / f"{split}.txt"
@@ -53,7 +54,7 @@ class VocDataset(SegDataset):
         ids, problems = read_id_list(split_file)
         class_set = _voc_classes(self.root, classes)
         self._masks = _mask_folder(self.root, ids, mask_dir)
-        label_table, label_problems = self._read_labels(labels, ids, class_set)
+        label_table, label_problems = self._read_labels(labels, ids, class_set, progress)
         super().__init__(ids, class_set, label_table, source=split_file,
                          has_masks=self._masks is not None,
                          problems=problems + label_problems, strict=strict)
@@ -64,14 +65,14 @@ class VocDataset(SegDataset):
     def mask_path(self, id: str) -> Path | None:
         return None if self._masks is None else self._masks / f"{id}.png"
 
-    def _read_labels(self, source: str, ids: list[str], classes: ClassSet) -> Labels:
+    def _read_labels(self, source: str, ids: list[str], classes: ClassSet, progress: bool) -> Labels:
         annotations = self.root / "Annotations"
         if source == "auto":
             source = "xml" if annotations.is_dir() else "masks"
         if source == "xml":
             require_dir(annotations, "Annotations folder (data.labels: xml)")
             return _collect(ids, lambda id: _xml_labels(annotations / f"{id}.xml", classes),
-                            "image labels from XML")
+                            "image labels from XML", progress)
         if source == "masks":
             if self._masks is None:
                 raise DataFileError(
@@ -79,14 +80,15 @@ class VocDataset(SegDataset):
                     f"cannot be derived; set data.labels to a labels file (id,tags)"
                 )
             return _collect(ids, lambda id: _mask_labels(self._masks / f"{id}.png", classes),
-                            "image labels from masks")
+                            "image labels from masks", progress)
         return _file_labels(resolve_path(self.root, source), ids, classes)
 
 
-def _collect(ids: list[str], read: Callable[[str], LabelsOfOne], desc: str) -> Labels:
-    """Labels of every id (one file read each, behind a progress bar) and all problems met."""
+def _collect(ids: list[str], read: Callable[[str], LabelsOfOne], desc: str, progress: bool) -> Labels:
+    """Labels of every id (one file read each, behind a progress bar when ``progress``) and
+    all problems met."""
     table, problems = {}, []
-    for id in progress(ids, desc, total=len(ids)):
+    for id in progress_bar(ids, desc, progress, total=len(ids)):
         table[id], found = read(id)
         problems += found
     return table, problems

@@ -8,10 +8,10 @@ from typing import Any
 
 
 class RunLog:
-    """Appends JSON lines to ``run_dir/log.jsonl``; only the main process writes."""
+    """Appends JSON lines to ``path`` (a run's ``log.jsonl``); only the main process writes."""
 
-    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
-        self.path = Path(run_dir) / "log.jsonl"
+    def __init__(self, path: Path, enabled: bool = True) -> None:
+        self.path = Path(path)
         self.enabled = enabled
 
     def write(self, stage: str, **fields: Any) -> None:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -60,3 +62,15 @@ def barrier(runtime: Runtime) -> None:
     """Wait for every process (a no-op on a single process)."""
     if runtime.distributed:
         dist.barrier()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (CPU and every GPU).
+
+    Called at the start of every stage, so a stage run alone or inside ``wsss run`` draws the same
+    initial weights and dropout masks. Augmentation does not use these: it draws from generators
+    keyed by (seed, epoch, index).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

@@ -23,6 +23,7 @@ from wsss.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, 
 from wsss.engine.run_log import RunLog
 from wsss.progress import progress
 from wsss.engine.runtime import Runtime, barrier
+from wsss.io import remove_stale_temporaries
 
 StepFn = Callable[[nn.Module, dict[str, Any]], dict[str, Tensor]]
 
@@ -66,7 +67,8 @@ class Trainer:
     """Runs ``step_fn`` over a dataset keyed by ``(epoch, index)`` and writes checkpoints.
 
     ``step_fn(model, batch)`` returns loss terms; the key ``loss`` is optimised. The model
-    must provide ``param_groups(lr, head_lr_mult)``.
+    must provide ``param_groups(lr, head_lr_mult)``; its ``arch`` (constructor arguments, set by
+    ``models.factory``) goes into the final checkpoint so the network can be rebuilt from it.
     """
 
     def __init__(self, model: nn.Module, step_fn: StepFn, train_set: Dataset, cfg: TrainConfig, *,
@@ -80,6 +82,9 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> nn.Module:
         """Train to the end (or continue from the last checkpoint) and save the final weights."""
+        if self.runtime.is_main:  # a kill mid-write leaves a temporary file beside the checkpoint
+            for path in (self.out_path, self.last_path):
+                remove_stale_temporaries(path.parent, path.name)
         device = self.runtime.device
         model = self.model.to(device)
         optimizer = torch.optim.SGD(model.param_groups(self.cfg.lr, self.cfg.head_lr_mult),
@@ -169,7 +174,7 @@ class Trainer:
 
     def _save_final(self) -> None:
         if self.runtime.is_main:
-            save_checkpoint(self.out_path, {"model": self.model.state_dict(), "meta": self.meta,
-                                            "step": self.total_steps})
+            save_checkpoint(self.out_path, {"model": self.model.state_dict(), "arch": getattr(self.model, "arch", None),
+                                            "meta": self.meta, "step": self.total_steps})
             self.last_path.unlink(missing_ok=True)
         barrier(self.runtime)

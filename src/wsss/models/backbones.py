@@ -9,15 +9,24 @@ Weights never download: see ``create_backbone`` and ``wsss.models.weights``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-import torch
 import torchvision
 from torch import Tensor, nn
 
+from wsss.models.backbone_base import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    NOMINAL_STRIDES,
+    Backbone,
+    Normalize,
+    check_output_stride,
+    level_strides,
+)
+from wsss.models.resnet38 import ResNet38
 from wsss.models.weights import (
     NO_PRETRAINED_HINT,
     SHIPPED_PACKAGES,
@@ -31,66 +40,12 @@ from wsss.models.weights import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-NOMINAL_STRIDES = (4, 8, 16, 32)
-OUTPUT_STRIDES = (8, 16, 32)
-
 # The file a user passes as model.weights for backbones whose weights no PyPI package ships.
 LOCAL_WEIGHT_FILES = {
     "resnet50": "resnet50-0676ba61.pth (torchvision's ImageNet file)",
     "resnet101": "resnet101-63fe2227.pth (torchvision's ImageNet file)",
     "resnet38": "resnet38d.pth (PSA's ImageNet ResNet-38, converted from MXNet, see wsss.models.resnet38)",
 }
-
-
-class Normalize(nn.Module):
-    """``(x - mean) / std`` per channel; the statistics are buffers left out of the state dict."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
-
-
-class Backbone(nn.Module):
-    """Feature extractor: (B,3,H,W) RGB in [0,1] -> list of (B, channels[i], H/strides[i], W/strides[i])."""
-
-    channels: list[int]
-    strides: list[int]
-
-    def __init__(
-        self, channels: Sequence[int], strides: Sequence[int], mean: Sequence[float], std: Sequence[float]
-    ) -> None:
-        super().__init__()
-        self.channels = list(channels)
-        self.strides = list(strides)
-        self.normalize = Normalize(mean, std)
-
-    def forward(self, x: Tensor) -> list[Tensor]:
-        return self.forward_features(self.normalize(x))
-
-    def forward_features(self, x: Tensor) -> list[Tensor]:
-        """The feature maps of a normalised input, shallow -> deep."""
-        raise NotImplementedError
-
-    def adapt_state_dict(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Rename a weight file's keys to this module's; the file's own format by default."""
-        return dict(state_dict)
-
-
-def check_output_stride(output_stride: int, allowed: Sequence[int] = OUTPUT_STRIDES) -> None:
-    """Raise ValueError naming the allowed values unless ``output_stride`` is one of them."""
-    if output_stride not in allowed:
-        raise ValueError(f"output_stride must be one of {list(allowed)}, got {output_stride!r}")
-
-
-def level_strides(output_stride: int) -> list[int]:
-    """True reductions of the four levels when the stages past ``output_stride`` are dilated."""
-    return [min(stride, output_stride) for stride in NOMINAL_STRIDES]
 
 
 class ResNet(Backbone):
@@ -172,17 +127,11 @@ class Tiny(Backbone):
         return levels
 
 
-def _resnet38(output_stride: int) -> Backbone:
-    from wsss.models.resnet38 import ResNet38  # resnet38 imports Backbone from here
-
-    return ResNet38(output_stride)
-
-
 _REGISTRY: dict[str, Callable[[int], Backbone]] = {
     **{name: partial(EfficientNetLite, name) for name in SHIPPED_PACKAGES},
     "resnet50": partial(ResNet, 50),
     "resnet101": partial(ResNet, 101),
-    "resnet38": _resnet38,
+    "resnet38": ResNet38,
     "tiny": Tiny,
 }
 
@@ -202,7 +151,7 @@ def create_backbone(
     else an error for the backbones whose weights must come from a local file (ResNets).
     ``tiny`` has no ImageNet weights: random unless ``weights`` is given.
     """
-    builder = _lookup(_REGISTRY, name)
+    builder = lookup(_REGISTRY, name)
     path = _weights_file(name, pretrained, weights)
     state_dict = None if path is None else load_state_dict_file(path)  # before building: fail fast
     backbone = builder(output_stride)
@@ -218,7 +167,7 @@ def imagenet_classifier(name: str) -> nn.Module:
     Input RGB in [0, 1] (normalised inside), output (B, 1000) logits; in eval mode. It proves the
     shipped weights and the key mapping right: the backbone shares them.
     """
-    _lookup(SHIPPED_PACKAGES, name, what="backbone with shipped ImageNet weights")
+    lookup(SHIPPED_PACKAGES, name, what="backbone with shipped ImageNet weights")
     net = _timm_model(name)
     path = shipped_weights_path(name)
     state_dict = efficientnet_pytorch_to_timm(load_state_dict_file(path), [len(stage) for stage in net.blocks])
@@ -226,8 +175,8 @@ def imagenet_classifier(name: str) -> nn.Module:
     return nn.Sequential(Normalize(net.pretrained_cfg["mean"], net.pretrained_cfg["std"]), net).eval()
 
 
-def _lookup(table: Mapping[str, T], name: str, what: str = "backbone") -> T:
-    """``table[name]``, or a KeyError listing the known names."""
+def lookup(table: Mapping[str, T], name: str, what: str = "backbone") -> T:
+    """``table[name]``, or a KeyError naming ``what`` and listing the known names (registries share it)."""
     if name not in table:
         raise KeyError(f"unknown {what} {name!r}; available: {sorted(table)}")
     return table[name]

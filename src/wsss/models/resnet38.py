@@ -18,7 +18,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from wsss.models.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, check_output_stride
+from wsss.models.backbone_base import IMAGENET_MEAN, IMAGENET_STD, Backbone, check_output_stride
 
 # (name, blocks, in, mid, out, stride, dilation) of the stages of two 3x3 convolutions.
 _STAGES = [

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from wsss.engine.runtime import Runtime, barrier
-from wsss.io import atomic_write_text
+from wsss.io import atomic_write_text, remove_stale_temporaries
 
 
 class ArtifactMismatchError(RuntimeError):
@@ -40,6 +40,7 @@ class ArtifactDir:
     def begin(self) -> None:
         """Create the folder for this configuration, or check an interrupted one matches it."""
         self.path.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.path)
         if self.config_path.is_file():
             self._check_config()
         else:
@@ -73,8 +74,18 @@ class ArtifactDir:
     def _check_config(self) -> None:
         if not self.config_path.is_file():
             return
-        if json.loads(self.config_path.read_text()) != json.loads(json.dumps(self.meta)):
+        saved, meta = json.loads(self.config_path.read_text()), json.loads(json.dumps(self.meta))
+        if saved != meta:
+            changed = ", ".join(config_diff(saved, meta)) or "unknown"
             raise ArtifactMismatchError(
-                f"{self.path} holds outputs made with another configuration; "
+                f"{self.path} holds outputs made with another configuration (differs in: {changed}); "
                 "use another run name (name=...) or delete the folder"
             )
+
+
+def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return [] if old == new else [prefix.rstrip(".") or "value"]
+    keys = sorted(set(old) | set(new))
+    return [d for k in keys for d in config_diff(old.get(k), new.get(k), f"{prefix}{k}.")]

@@ -13,7 +13,7 @@ from wsss.engine.evaluate import IGNORE_MODES, ConfusionMatrix, format_table
 from wsss.progress import progress
 from wsss.io import DataFileError, atomic_write_text, read_label_png
 from wsss.ops.cam import cam_argmax, with_background
-from wsss.stages.cams import load_cams
+from wsss.data.sources import read_cams
 
 
 def evaluate_cams(folder: Path, dataset: SegDataset, fixed: float, sweep: tuple[float, ...],
@@ -27,7 +27,7 @@ def evaluate_cams(folder: Path, dataset: SegDataset, fixed: float, sweep: tuple[
     thresholds = sorted({fixed, *sweep}) if classes.has_background else [None]
     matrices = {t: ConfusionMatrix(classes.num_classes) for t in thresholds}
     for image_id, gt in ground_truth(dataset, show_progress, "eval cams"):
-        cams, keys = load_cams(_existing(folder / f"{image_id}.npz"))
+        cams, keys = read_cams(_existing(folder / f"{image_id}.npz"))
         peak, label = cam_argmax(cams, [classes.mask_value(int(k)) for k in keys])
         _same_size(label, gt, folder / f"{image_id}.npz")
         for threshold, matrix in matrices.items():
@@ -54,9 +54,8 @@ def evaluate_labels(folder: Path, dataset: SegDataset, show_progress: bool = Tru
     return {mode: matrix.scores() for mode, matrix in matrices.items()}
 
 
-def update_metrics(run_dir: Path, key: str, value: dict[str, Any]) -> None:
-    """Merge one result into ``run_dir/metrics.json`` (written atomically)."""
-    path = Path(run_dir) / "metrics.json"
+def update_metrics(path: Path, key: str, value: dict[str, Any]) -> None:
+    """Merge one result into the run's ``metrics.json`` at ``path`` (written atomically)."""
     metrics = json.loads(path.read_text()) if path.is_file() else {}
     metrics[key] = value
     atomic_write_text(path, json.dumps(metrics, indent=1))

@@ -8,42 +8,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wsss.config import AffConfig, DataConfig, ModelConfig
-from wsss.engine.runtime import Runtime
-from wsss.models.affinity_net import AffinityNet
+from wsss.data import SegDataset
+from wsss.data.sources import LabelMaps
+from wsss.engine.trainer import StepFn
+from wsss.methods.psa.config import AffConfig
 from wsss.ops.affinity import affinity_from_features, affinity_labels, affinity_loss, neighbor_offsets
-from wsss.stages.artifacts import ArtifactDir
-from wsss.stages.common import backbone_from, fingerprint, train_stage
+from wsss.stages.common import train_stage
+from wsss.stages.context import StageContext
+
+AFFINITY = "aff"  # checkpoints/aff.pt
 
 
-def aff_path(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints" / "aff.pt"
+def train_affinity(aff: AffConfig, ctx: StageContext) -> Path:
+    """Train AffinityNet on the ``seeds`` stage's labels; writes ``checkpoints/aff.pt``."""
+    seeds = ctx.outputs["seeds"]
+    meta = ctx.fingerprint(model=ctx.cfg.model, aff=aff, seeds=seeds.meta, seed=ctx.runtime.seed)
 
+    def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
+        return ctx.create_model("affinity", dims=aff.dims), AffinityStep(aff.radius, dataset.classes.has_background)
 
-def build_affinity_net(model: ModelConfig, aff: AffConfig, pretrained: bool | None = None) -> AffinityNet:
-    return AffinityNet(backbone_from(model, pretrained), aff.dims)
-
-
-def affinity_net_from(model: ModelConfig, aff: AffConfig, state: dict[str, Any], device: torch.device) -> AffinityNet:
-    """The trained AffinityNet of a loaded ``aff.pt`` checkpoint, on ``device``, in eval mode."""
-    net = build_affinity_net(model, aff, pretrained=False)
-    net.load_state_dict(state["model"])
-    return net.to(device).eval()
-
-
-def train_affinity(data: DataConfig, model: ModelConfig, aff: AffConfig, runtime: Runtime, run_dir: Path,
-                   seeds: ArtifactDir, *, resume: bool = False) -> Path:
-    """Train AffinityNet on the seeds of the training split; writes ``checkpoints/aff.pt``."""
-    out = aff_path(run_dir)
-    meta = fingerprint(data=data, model=model, aff=aff, seeds=seeds.meta, seed=runtime.seed)
-    return train_stage(
-        lambda dataset: (build_affinity_net(model, aff), AffinityStep(aff.radius, dataset.classes.has_background)),
-        data, aff.train, stage="train-aff", out=out, meta=meta, runtime=runtime, run_dir=run_dir, resume=resume,
-        masks=seeds.path)
+    return train_stage(ctx, aff.train, build, out=ctx.paths.checkpoint(AFFINITY), meta=meta,
+                       sources={"mask": LabelMaps(seeds.path)})
 
 
 class AffinityStep:

@@ -7,50 +7,50 @@ that grid, background ``(1 - max)^alpha`` prepended (datasets with a background 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.config import AffConfig, DataConfig, ModelConfig, PseudoConfig
+from wsss.constants import IGNORE
 from wsss.data import ClassSet
-from wsss.engine.checkpoint import load_checkpoint
-from wsss.progress import progress
-from wsss.engine.runtime import Runtime
 from wsss.data.transforms import to_uint8
-from wsss.io import write_label_png
+from wsss.engine.checkpoint import load_checkpoint
+from wsss.methods.psa.affinity import AFFINITY
+from wsss.methods.psa.config import PseudoConfig
 from wsss.models.affinity_net import AffinityNet
+from wsss.models.factory import model_from_checkpoint
 from wsss.ops.affinity import neighbor_offsets
 from wsss.ops.crf import refine
 from wsss.ops.random_walk import background_cam, random_walk
 from wsss.stages.artifacts import ArtifactDir
-from wsss.stages.cams import image_loader, load_cams
-from wsss.stages.common import fingerprint, open_dataset
-from wsss.methods.psa.affinity import aff_path, affinity_net_from
+from wsss.data.sources import read_cams
+from wsss.stages.context import StageContext
+from wsss.stages.per_image import Process, map_images
+
+PSEUDO = "pseudo"  # pseudo/<split>/
 
 
-def make_pseudo_labels(data: DataConfig, model: ModelConfig, aff: AffConfig, cfg: PseudoConfig, runtime: Runtime,
-                       run_dir: Path, cams: ArtifactDir, split: str) -> ArtifactDir:
-    """Write ``pseudo/<split>/<id>.png`` for every image of the split; resumable."""
-    state = load_checkpoint(aff_path(run_dir))
-    dataset = open_dataset(data, split)
-    folder = ArtifactDir(Path(run_dir) / "pseudo" / split,
-                         fingerprint(affinity=state["meta"], cams=cams.meta, pseudo=cfg), ".png")
-    if folder.is_complete(dataset.ids):
-        return folder
-    ids = folder.start(dataset.ids, runtime)
-    walker = RandomWalker(affinity_net_from(model, aff, state, runtime.device), cfg, dataset.classes)
-    used = set()
-    with torch.inference_mode():
-        for image_id, image, _ in progress(image_loader(dataset, ids, runtime.workers), f"pseudo {split}",
-                                           runtime.progress):
-            cam, keys = load_cams(cams.file(image_id))
-            label, method = walker(image.to(runtime.device), torch.from_numpy(cam), keys)
-            used.add(method)
-            write_label_png(folder.file(image_id), label, dataset.classes.palette())
-    folder.complete(dataset.ids, runtime, refinement=sorted(used))
-    return folder
+def make_pseudo_labels(cfg: PseudoConfig, ctx: StageContext) -> ArtifactDir:
+    """Write ``pseudo/<split>/<id>.png`` by walking the ``cams`` stage's CAMs on ``checkpoints/aff.pt``."""
+    state, cams = load_checkpoint(ctx.paths.checkpoint(AFFINITY)), ctx.outputs["cams"]
+    meta = ctx.fingerprint(affinity=state["meta"], cams=cams.meta, pseudo=cfg)
+    folder = ArtifactDir(ctx.paths.labels(PSEUDO, ctx.split), meta, ".png")
+
+    def make_process() -> Process:
+        walker = RandomWalker(affinity_net(state, ctx.runtime.device), cfg, ctx.dataset().classes)
+
+        def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
+            cam, keys = read_cams(cams.file(image_id))
+            return walker(image.to(ctx.runtime.device), torch.from_numpy(cam), keys)
+        return process
+
+    return map_images(folder, ctx.dataset(), ctx.runtime, make_process, f"pseudo {ctx.split}")
+
+
+def affinity_net(state: dict, device: torch.device) -> AffinityNet:
+    """The trained AffinityNet of a loaded ``aff.pt`` checkpoint, on ``device``, in eval mode."""
+    return model_from_checkpoint(state).to(device).eval()
 
 
 class RandomWalker:
@@ -72,7 +72,7 @@ class RandomWalker:
             probs, method = refine(to_uint8(image), probs, self.cfg.refine)
         lookup = self.lookup(keys)
         if len(lookup) == 0:
-            return np.full(tuple(image.shape[-2:]), 255, np.uint8), method
+            return np.full(tuple(image.shape[-2:]), IGNORE, np.uint8), method
         return lookup[probs.argmax(0)], method
 
     def affinity_grid(self, image: torch.Tensor, cams: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

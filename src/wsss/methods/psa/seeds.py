@@ -8,40 +8,36 @@ Without a background class: the refined argmax class where the top CAM exceeds
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from wsss.config import SeedConfig
-from wsss.data import ClassSet, SegDataset
-from wsss.progress import progress
-from wsss.engine.runtime import Runtime
-from wsss.io import read_image, write_label_png
+from wsss.constants import IGNORE
+from wsss.data import ClassSet
+from wsss.data.transforms import to_uint8
+from wsss.methods.psa.config import SeedConfig
 from wsss.ops.crf import refine
 from wsss.ops.random_walk import background_cam
 from wsss.stages.artifacts import ArtifactDir
-from wsss.stages.cams import load_cams
-from wsss.stages.common import fingerprint
+from wsss.data.sources import read_cams
+from wsss.stages.context import StageContext
+from wsss.stages.per_image import Process, map_images
 
-IGNORE = 255
+SEEDS = "seeds"  # seeds/<split>/
 
 
-def make_seeds(dataset: SegDataset, cfg: SeedConfig, runtime: Runtime, run_dir: Path, cams: ArtifactDir,
-               split: str) -> ArtifactDir:
-    """Write ``seeds/<split>/<id>.png`` for every image of the split; resumable."""
-    folder = ArtifactDir(Path(run_dir) / "seeds" / split, fingerprint(cams=cams.meta, seeds=cfg), ".png")
-    if folder.is_complete(dataset.ids):
-        return folder
-    used = set()
-    for image_id in progress(folder.start(dataset.ids, runtime), f"seeds {split}", runtime.progress):
-        cam, keys = load_cams(cams.file(image_id))
-        image = read_image(dataset.image_path(image_id))
-        seed, method = seed_label(image, cam, keys, dataset.classes, cfg)
-        used.add(method)
-        write_label_png(folder.file(image_id), seed, dataset.classes.palette())
-    folder.complete(dataset.ids, runtime, refinement=sorted(used))
-    return folder
+def make_seeds(cfg: SeedConfig, ctx: StageContext) -> ArtifactDir:
+    """Write ``seeds/<split>/<id>.png`` from the ``cams`` stage's CAMs for every image; resumable."""
+    cams = ctx.outputs["cams"]
+    folder = ArtifactDir(ctx.paths.labels(SEEDS, ctx.split), ctx.fingerprint(cams=cams.meta, seeds=cfg), ".png")
+    classes = ctx.dataset().classes
+
+    def make_process() -> Process:
+        def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
+            cam, keys = read_cams(cams.file(image_id))
+            return seed_label(to_uint8(image), cam, keys, classes, cfg)
+        return process
+
+    return map_images(folder, ctx.dataset(), ctx.runtime, make_process, f"seeds {ctx.split}")
 
 
 def seed_label(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, classes: ClassSet,

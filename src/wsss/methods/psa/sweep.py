@@ -10,58 +10,85 @@ Like the CAM sweep it reads the ground truth: use it to choose ``pseudo.alpha`` 
 """
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from wsss.config import RunConfig
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.evaluate import ConfusionMatrix
-from wsss.engine.runtime import Runtime
+from wsss.methods.base import Command
+from wsss.methods.psa.affinity import AFFINITY
+from wsss.methods.psa.config import PseudoConfig
+from wsss.methods.psa.pseudo import RandomWalker, affinity_net, class_probabilities
 from wsss.ops.random_walk import background_cam, random_walk
-from wsss.stages.cams import cam_dir, image_loader, load_cams
-from wsss.stages.common import open_dataset
-from wsss.stages.evaluation import ground_truth
-from wsss.methods.psa.affinity import aff_path, affinity_net_from
-from wsss.methods.psa.pseudo import RandomWalker, class_probabilities
+from wsss.stages.artifacts import ArtifactDir
+from wsss.data.sources import read_cams
+from wsss.stages.context import StageContext
+from wsss.stages.evaluation import ground_truth, update_metrics
+from wsss.stages.per_image import image_loader
+from wsss.stages.pipeline import Pipeline
 
 
-def sweep_pseudo_labels(cfg: RunConfig, runtime: Runtime, run_dir: Path, alphas: Sequence[float],
-                        steps: Sequence[int], split: str | None = None) -> dict[str, Any]:
-    """mIoU of the pseudo labels for every (alpha, t); needs the run's CAMs and AffinityNet."""
-    split = split or cfg.data.train_split
-    dataset = open_dataset(cfg.data, split)
-    alphas = list(alphas) if dataset.classes.has_background else [cfg.pseudo.alpha]
+def sweep_pseudo_labels(cfg: PseudoConfig, ctx: StageContext, cams: ArtifactDir, alphas: Sequence[float],
+                        steps: Sequence[int]) -> dict[str, Any]:
+    """mIoU of the pseudo labels of ``ctx.split`` for every (alpha, t), from ``cams`` and ``aff.pt``."""
+    dataset = ctx.dataset()
+    alphas = list(alphas) if dataset.classes.has_background else [cfg.alpha]
     steps = sorted(set(steps))
     if steps[0] < 0 or min(alphas) <= 0:
         raise ValueError(f"walk lengths must be >= 0 and alphas > 0 (got steps {steps}, alphas {alphas})")
-    net = affinity_net_from(cfg.model, cfg.aff, load_checkpoint(aff_path(run_dir)), runtime.device)
-    walker = RandomWalker(net, cfg.pseudo, dataset.classes)
+    device = ctx.runtime.device
+    walker = RandomWalker(affinity_net(load_checkpoint(ctx.paths.checkpoint(AFFINITY)), device), cfg, dataset.classes)
     matrices = {(a, t): ConfusionMatrix(dataset.classes.num_classes) for a in alphas for t in steps}
     background = len(alphas) if dataset.classes.has_background else 0
     with torch.inference_mode():
-        images = image_loader(dataset, dataset.ids, runtime.workers)
-        for (image_id, gt), (_, image, _) in zip(ground_truth(dataset, runtime.progress, f"sweep pseudo {split}"),
-                                                 images):
-            cams, keys = load_cams(cam_dir(run_dir, split) / f"{image_id}.npz")
-            aff, grid = walker.affinity_grid(image.to(runtime.device), torch.from_numpy(cams))
+        images = image_loader(dataset, dataset.ids, ctx.runtime.workers)
+        for (image_id, gt), (_, image, _) in zip(ground_truth(dataset, ctx.runtime.progress,
+                                                              f"sweep pseudo {ctx.split}"), images):
+            cam, keys = read_cams(cams.file(image_id))
+            aff, grid = walker.affinity_grid(image.to(device), torch.from_numpy(cam))
             if background:
                 grid = torch.cat([background_cam(grid, a)[:1] for a in alphas] + [grid])
             lookup = walker.lookup(keys)
             done = 0
             for t in steps:
-                grid = random_walk(grid, aff, walker.offsets, beta=cfg.pseudo.beta, steps=t - done)
+                grid = random_walk(grid, aff, walker.offsets, beta=cfg.beta, steps=t - done)
                 done = t
                 upsampled = F.interpolate(grid[None].float(), size=gt.shape, mode="bilinear", align_corners=False)[0]
                 for j, alpha in enumerate(alphas):
                     channels = ([upsampled[j:j + 1]] if background else []) + [upsampled[background:]]
                     scores = class_probabilities(torch.cat(channels))
                     matrices[alpha, t].update(lookup[scores.argmax(0).cpu().numpy()], gt)
-    return {"split": split, "alphas": alphas, "steps": steps,
+    return {"split": ctx.split, "alphas": alphas, "steps": steps,
             "miou": [[matrices[a, t].scores()["miou"] for t in steps] for a in alphas]}
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split", help="dataset split (default: data.train_split)")
+    parser.add_argument("--alphas", type=float, nargs="+", default=[4, 6, 8, 12, 16, 24], help="background powers")
+    parser.add_argument("--steps", type=int, nargs="+", default=[16, 32, 64, 128, 256], help="walk lengths")
+
+
+def _run(args: argparse.Namespace, pipeline: Pipeline) -> int:
+    """Train (or reuse) the stages up to AffinityNet, CAMs of the split, then the sweep."""
+    pipeline.run(until="train-aff")
+    cams_stage = pipeline.method.stage("cams")
+    cams = pipeline.run_stage(cams_stage, args.split) if args.split else pipeline.outputs["cams"]
+    ctx = pipeline.context(cams_stage, args.split)
+    cfg = pipeline.cfg.pseudo
+    result = sweep_pseudo_labels(cfg, ctx, cams, args.alphas, args.steps)
+    print(f"pseudo-label mIoU on {result['split']} (random walk, beta {cfg.beta:g}):")
+    print(sweep_table(result))
+    update_metrics(pipeline.paths.metrics, f"sweep/pseudo/{result['split']}", result)
+    return 0
+
+
+SWEEP_COMMAND = Command(
+    "sweep-pseudo", "score random-walk pseudo labels over pseudo.alpha x pseudo.steps (uses ground truth)",
+    _arguments, _run)
 
 
 def sweep_table(result: dict[str, Any]) -> str:

@@ -1,0 +1,58 @@
+"""``TaskNet``: a backbone plus new layers, trained with two learning rates.
+
+The backbone starts pretrained and learns at the base rate; the layers a network adds start
+at random and learn ``head_lr_mult`` times faster (Ahn & Kwak 2018; DeepLab). Small batches make
+BatchNorm statistics noisy, so a network may keep the backbone's BatchNorm frozen.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+
+class TaskNet(nn.Module):
+    """Base of the task networks: owns ``backbone``, ``param_groups`` and frozen BatchNorm.
+
+    Subclasses name their new layers in ``new_layers``. ``arch`` holds the constructor
+    arguments when ``wsss.models.factory`` built the network, so a checkpoint can rebuild it.
+    """
+
+    arch: dict[str, Any] | None = None
+
+    def __init__(self, backbone: nn.Module, *, freeze_bn: bool = False) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.freeze_bn = freeze_bn
+        if freeze_bn:
+            freeze_batchnorm(self.backbone)
+
+    def new_layers(self) -> list[nn.Module]:
+        """The layers this network adds to the backbone (they learn at the head rate)."""
+        raise NotImplementedError
+
+    def param_groups(self, lr: float, head_lr_mult: float = 10.0) -> list[dict]:
+        """Pretrained backbone at ``lr``, the new layers at ``lr * head_lr_mult``."""
+        new = [p for layer in self.new_layers() for p in trainable(layer)]
+        return [{"params": trainable(self.backbone), "lr": lr}, {"params": new, "lr": lr * head_lr_mult}]
+
+    def train(self, mode: bool = True) -> TaskNet:
+        """Set the mode; a frozen backbone BatchNorm stays in eval mode."""
+        super().train(mode)
+        if self.freeze_bn:
+            freeze_batchnorm(self.backbone)
+        return self
+
+
+def trainable(module: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``module`` that require gradients."""
+    return [p for p in module.parameters() if p.requires_grad]
+
+
+def freeze_batchnorm(module: nn.Module) -> None:
+    """Keep BatchNorm statistics and affine parameters fixed (small batches make them noisy)."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad_(False)

@@ -1,0 +1,83 @@
+"""What a stage receives besides its own config section: the run, the runtime, earlier outputs."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from wsss.config import RunConfig, to_dict
+from wsss.data import SegDataset, build_dataset, check_dataset
+from wsss.engine.runtime import Runtime
+from wsss.models.factory import create_model
+from wsss.stages.common import DataProblemsError, fingerprint, format_problems
+from wsss.stages.layout import RunPaths
+
+
+@dataclass
+class StageContext:
+    """One stage's view of the run: shared config sections, paths, runtime, earlier stages' outputs.
+
+    ``split`` is the split this stage works on; ``outputs`` maps the name of every stage that
+    ran before it to what that stage returned.
+    """
+
+    cfg: RunConfig
+    runtime: Runtime
+    paths: RunPaths
+    stage: str
+    split: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False
+    datasets: dict[str, SegDataset] = field(default_factory=dict)
+    identities: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def dataset(self, split: str | None = None, *, check: bool = False) -> SegDataset:
+        """The dataset of ``split`` (default: this stage's), refused while it has problems.
+
+        ``check`` decodes every file first and lists every problem found.
+        """
+        dataset = self._indexed(split or self.split)
+        if check:
+            problems = check_dataset(dataset, progress=self.runtime.progress)
+            if problems:
+                raise DataProblemsError(format_problems(problems, self.cfg.data.root, split or self.split))
+        dataset.raise_problems()
+        return dataset
+
+    def fingerprint(self, split: str | None = None, **parts: Any) -> dict[str, Any]:
+        """What this stage's outputs depend on: the data config, the dataset's identity, ``parts``."""
+        split = split or self.split
+        if split not in self.identities:
+            self.identities[split] = dataset_identity(self.cfg, self._indexed(split))
+        return fingerprint(data=self.cfg.data, **self.identities[split], **parts)
+
+    def _indexed(self, split: str) -> SegDataset:
+        """The split's index, problems and all, built once per pipeline."""
+        if split not in self.datasets:
+            self.datasets[split] = build_dataset(self.cfg.data, split, strict=False, progress=self.runtime.progress)
+        return self.datasets[split]
+
+    def create_model(self, kind: str, *, pretrained: bool | None = None, **kwargs: Any) -> nn.Module:
+        """A task network on the run's backbone (``models.factory``); ImageNet weights unless told not to."""
+        model = self.cfg.model
+        return create_model(kind, backbone=model.backbone, output_stride=model.output_stride,
+                            pretrained=model.pretrained if pretrained is None else pretrained,
+                            weights=model.weights, **kwargs)
+
+
+def dataset_identity(cfg: RunConfig, dataset: SegDataset) -> dict[str, Any]:
+    """The generator's settings for the demo set, else the split's ids and files (names and sizes).
+
+    Stored in every fingerprint, so outputs of another dataset under the same run name are never
+    reused: a changed ``demo.*`` key is named, and a changed file list or file is detected.
+    """
+    if cfg.data.kind == "demo":
+        return {"demo": to_dict(cfg.demo)}
+    digest = hashlib.sha1()
+    for image_id in dataset.ids:
+        paths = [dataset.image_path(image_id), dataset.mask_path(image_id)]
+        sizes = [f"{p.name}:{p.stat().st_size}" if p is not None and p.is_file() else "-" for p in paths]
+        digest.update(f"{image_id} {' '.join(sizes)}\n".encode())
+    return {"dataset": {"list": str(dataset.source), "images": len(dataset.ids), "files_sha1": digest.hexdigest()}}

@@ -1,0 +1,47 @@
+"""Where everything of a run lives: the one place that knows the run folder's layout.
+
+```
+runs/<name>/config.yaml  metrics.json  log.jsonl
+            checkpoints/<stage net>.pt   (and <net>.last.pt while training)
+            cams/<split>/<id>.npz
+            <labels>/<split>/<id>.png   (seeds, pseudo, ... : label maps of a method's stages)
+            preds/<split>-<ss|ms>[-refinement]/<id>.png
+```
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Paths inside one run folder."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log.jsonl"
+
+    def checkpoint(self, name: str) -> Path:
+        """``checkpoints/<name>.pt``: the final weights of a training stage."""
+        return self.root / "checkpoints" / f"{name}.pt"
+
+    def cams(self, split: str) -> Path:
+        return self.root / "cams" / split
+
+    def labels(self, kind: str, split: str) -> Path:
+        """``<kind>/<split>``: a folder of label PNGs (``seeds``, ``pseudo``, ...)."""
+        return self.root / kind / split
+
+    def preds(self, name: str) -> Path:
+        return self.root / "preds" / name

@@ -1,0 +1,41 @@
+"""The end of every ``wsss run``: score what each stage produced, the same way for every method."""
+from __future__ import annotations
+
+from typing import Any
+
+from wsss.data import SegDataset
+from wsss.engine.evaluate import format_table
+from wsss.methods.base import Product, Stage
+from wsss.stages.artifacts import ArtifactDir
+from wsss.stages.evaluation import cam_columns, evaluate_cams, evaluate_labels
+from wsss.stages.context import StageContext
+
+
+def score_stage(stage: Stage, output: Any, ctx: StageContext) -> dict[str, dict[str, Any]]:
+    """``{metrics key: scores}`` of every folder a stage produced, against the ground truth of its split."""
+    product = stage.produces
+    if product is None:
+        return {}
+    dataset = ctx.dataset()
+    folders = output if isinstance(output, list) else [output]
+    return {f"{product.key}/{folder.path.name}": _score(product, folder, dataset, ctx) for folder in folders}
+
+
+def _score(product: Product, folder: ArtifactDir, dataset: SegDataset, ctx: StageContext) -> dict[str, Any]:
+    if product.kind == "cams":
+        return evaluate_cams(folder.path, dataset, ctx.cfg.eval.bg_threshold, ctx.cfg.eval.sweep,
+                             ctx.runtime.progress)
+    return evaluate_labels(folder.path, dataset, ctx.runtime.progress)
+
+
+def results_table(class_names: tuple[str, ...], products: dict[str, Product], scores: dict[str, Any]) -> str:
+    """Per-class IoU, one column per scored folder in stage order (``products`` by metrics key prefix)."""
+    columns: dict[str, list[float]] = {}
+    for key, result in scores.items():
+        prefix, name = key.split("/", 1)
+        product = products[prefix]
+        if product.kind == "cams":
+            columns.update(cam_columns(result, name))
+        else:
+            columns[product.column.format(name=name)] = result[product.ignore_mode]["iou"]
+    return format_table(class_names, columns)

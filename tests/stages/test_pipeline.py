@@ -1,0 +1,127 @@
+"""The shared runner: reproducible runs, and stages that survive SIGKILL and resume exactly."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from wsss.cli import main
+
+KILL_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@pytest.fixture
+def run_args(tmp_path, demo_root, fast_run, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return [*fast_run, f"data.root={demo_root}"]
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_two_runs_in_fresh_folders_give_identical_metrics(run_args, tmp_path):
+    for name in ("a", "b"):
+        assert main(["run", "--quiet", *run_args, f"name={name}"]) == 0
+    a, b = (json.loads((tmp_path / "runs" / n / "metrics.json").read_text()) for n in "ab")
+    a.pop("timings_s"), b.pop("timings_s")
+    assert a == b
+    for net in ("cls", "aff", "seg"):
+        wa, wb = (_weights(tmp_path / "runs" / n / "checkpoints" / f"{net}.pt") for n in "ab")
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), net
+
+
+def test_a_stage_alone_starts_like_the_same_stage_inside_a_run(run_args, tmp_path):
+    assert main(["train-aff", "--quiet", *run_args, "name=a"]) == 0
+    assert main(["train-cls", "--quiet", *run_args, "name=b"]) == 0
+    assert main(["cams", "--quiet", *run_args, "name=b"]) == 0
+    assert main(["train-aff", "--quiet", *run_args, "name=b"]) == 0
+    wa, wb = (_weights(tmp_path / "runs" / n / "checkpoints" / "aff.pt") for n in "ab")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def _wsss(args, cwd):
+    return subprocess.Popen([sys.executable, "-m", "wsss", *args, "--quiet"], cwd=cwd, env=KILL_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _kill_when(process, ready, timeout=120.0):
+    """SIGKILL ``process`` as soon as ``ready()``; fails if it ended first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, f"finished before it could be killed: {process.stderr.read().decode()}"
+        assert time.monotonic() < deadline, "nothing to kill at"
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def _finish(args, cwd):
+    process = _wsss(args, cwd)
+    assert process.wait() == 0, process.stderr.read().decode()
+
+
+def _temporaries(folder):
+    return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_training_killed_after_a_checkpoint_resumes_to_the_uninterrupted_weights(run_args, tmp_path):
+    args = [*run_args, "cls.train.epochs=40", "cls.train.checkpoint_every=3"]
+    _finish(["train-cls", *args, "name=whole"], tmp_path)
+    ckpt = tmp_path / "runs" / "cut" / "checkpoints"
+    _kill_when(_wsss(["train-cls", *args, "name=cut"], tmp_path), lambda: (ckpt / "cls.last.pt").is_file())
+    assert not (ckpt / "cls.pt").exists()
+    _finish(["train-cls", "--resume", *args, "name=cut"], tmp_path)
+    whole, resumed = _weights(tmp_path / "runs" / "whole" / "checkpoints" / "cls.pt"), _weights(ckpt / "cls.pt")
+    assert max((whole[k].float() - resumed[k].float()).abs().max().item() for k in whole) <= 1e-6
+    assert not (ckpt / "cls.last.pt").exists() and not _temporaries(tmp_path / "runs")
+
+
+def test_cams_killed_midway_are_completed_equal_to_an_uninterrupted_run(run_args, tmp_path):
+    args = [*run_args, "cam.scales=[1.0,1.5,2.0,2.5]"]
+    _finish(["cams", *args, "name=whole"], tmp_path)
+    (tmp_path / "runs" / "cut").mkdir(parents=True)
+    cams = tmp_path / "runs" / "cut" / "cams" / "train"
+    # the classifier is reused from the uninterrupted run, so only the CAM stage is cut
+    (tmp_path / "runs" / "cut" / "checkpoints").symlink_to(tmp_path / "runs" / "whole" / "checkpoints")
+    _kill_when(_wsss(["cams", *args, "name=cut"], tmp_path), lambda: len(list(cams.glob("*.npz"))) >= 2)
+    assert not (cams / "manifest.json").exists()
+    _finish(["cams", *args, "name=cut"], tmp_path)
+    whole = tmp_path / "runs" / "whole" / "cams" / "train"
+    files = sorted(p.name for p in whole.glob("*.npz"))
+    assert files == sorted(p.name for p in cams.glob("*.npz")) and len(files) == 16
+    for name in files:
+        with np.load(whole / name) as a, np.load(cams / name) as b:
+            assert np.array_equal(a["cams"], b["cams"]) and np.array_equal(a["keys"], b["keys"])
+    assert not _temporaries(tmp_path / "runs")
+
+
+@pytest.mark.parametrize("change, key", [("demo.num_train=12", "demo.num_train"), ("data.root=elsewhere", "data.root")])
+def test_another_dataset_under_the_same_run_name_is_refused_naming_the_key(run_args, demo_root, tmp_path, capsys,
+                                                                            change, key):
+    assert main(["cams", "--quiet", *run_args, "name=t"]) == 0
+    if key == "data.root":
+        (tmp_path / "elsewhere").symlink_to(demo_root)
+    capsys.readouterr()
+    assert main(["cams", "--quiet", *run_args, "name=t", change]) == 1
+    err = capsys.readouterr().err
+    assert "another configuration" in err and key in err
+
+
+def test_a_changed_file_of_a_real_dataset_is_detected(run_args, demo_root, tmp_path, capsys):
+    import shutil
+    root = tmp_path / "voc"
+    shutil.copytree(demo_root, root)
+    (root / "demo.json").unlink()
+    voc = [*run_args, "data.kind=voc", f"data.root={root}", "name=t"]
+    assert main(["train-cls", "--quiet", *voc]) == 0
+    victim = next((root / "JPEGImages").glob("*.jpg"))
+    victim.write_bytes(victim.read_bytes() + b"\0" * 10)
+    capsys.readouterr()
+    assert main(["train-cls", "--quiet", *voc]) == 1
+    assert "dataset.files_sha1" in capsys.readouterr().err
