@@ -59,3 +59,30 @@ def test_random_walk_spreads_a_partial_cam_over_its_region():
     assert method == "none" and label.shape == (64, 64)
     assert (label[:, :28] == 1).mean() > 0.95  # the walk fills the rest of the left region ...
     assert (label[:, 36:] == 0).mean() > 0.95  # ... and stops at its edge
+
+
+class _NearlyConstantEmbedding(nn.Module):
+    """Embeddings whose pairs all have affinities within 1e-3 of 1 (a trained net on a flat region)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        nn.init.normal_(self.conv.weight, std=1e-4)
+
+    def forward(self, x):
+        return self.conv(x[..., ::8, ::8])
+
+
+def test_affinity_loss_and_gradients_stay_finite_under_bf16_autocast():
+    from wsss.methods.psa.affinity import AffinityStep
+
+    net = _NearlyConstantEmbedding()
+    seeds = torch.zeros(2, 64, 64, dtype=torch.long)
+    seeds[:, :, 32:] = 1  # negative pairs across the middle, where the affinity is ~1
+    batch = {"image": torch.rand(2, 3, 64, 64), "mask": seeds}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = AffinityStep(radius=3, background=True)(net, batch)
+    assert terms["loss"].dtype == torch.float32
+    assert torch.isfinite(terms["loss"]) and terms["neg"] > 5  # -log(1e-5 + 1 - a) with a near 1
+    terms["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())

@@ -42,7 +42,9 @@ class AffinityStep:
         self.background = background
 
     def __call__(self, net: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
-        feats = net(batch["image"])
+        # affinities and their logs in fp32: under bf16 autocast 1 + 1e-5 rounds to 1, so
+        # -log(1 + eps - a) is infinite for a pair whose affinity rounds to 1
+        feats = net(batch["image"]).float()
         seeds = F.interpolate(batch["mask"][:, None].float(), size=feats.shape[-2:], mode="nearest")[:, 0].long()
         labels = affinity_labels(seeds, self.offsets, background=self.background)
         loss, terms = affinity_loss(affinity_from_features(feats, self.offsets), *labels)
