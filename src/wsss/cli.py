@@ -183,8 +183,7 @@ def _describe(output: object) -> str:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from wsss.engine.evaluate import format_table
-    from wsss.stages.evaluation import cam_table, evaluate_cams, evaluate_labels, update_metrics
+    from wsss.stages.evaluation import cam_table, evaluate_cams, evaluate_labels, labels_table, update_metrics
     from wsss.stages.layout import RunPaths
 
     cfg, runtime = _setup(args)
@@ -199,7 +198,7 @@ def _eval(args: argparse.Namespace) -> int:
         print(cam_table(dataset.classes.names, scores, split))
     else:
         scores = evaluate_labels(folder, dataset, runtime.progress)
-        print(format_table(dataset.classes.names, {f"{folder.name} ({mode})": s["iou"] for mode, s in scores.items()}))
+        print(labels_table(dataset.classes.names, folder.name, scores))
     update_metrics(paths.metrics, f"eval/{folder.name}/{split}", scores)
     return 0
 

@@ -20,6 +20,12 @@ class ConfigError(ValueError):
     """A configuration file or override that cannot be applied."""
 
 
+def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    """A ConfigError naming ``key`` unless ``value`` is one of ``choices`` (for ``__post_init__``)."""
+    if value not in choices:
+        raise ConfigError(f"'{key}' must be one of {list(choices)}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """The generated demo dataset (written to ``data.root`` when ``data.kind`` is ``demo``)."""

@@ -72,3 +72,23 @@ def test_table_marks_absent_classes_and_means_the_rest():
     table = format_table(["bg", "cat"], {"A": [0.5, float("nan")], "B": [0.25, 0.75]})
     assert "| cat | - | 75.0 |" in table
     assert "| **mIoU** | **50.0** | **50.0** |" in table
+
+
+def test_confident_pixels_score_fg_and_bg_seeds_separately():
+    from wsss.engine.evaluate import confident_pixels
+
+    seeds = np.array([
+        [0, 255, 1, 1],
+        [0, 0, 1, 255],
+        [1, 255, 255, 255],  # (2,0): background labelled 1; two void pixels never count
+        [2, 1, 255, 255],
+    ], dtype=np.uint8)
+    cm = ConfusionMatrix(4)
+    cm.update(seeds, GT)
+    s = confident_pixels(cm, background=True)
+    # fg labels: (0,2) (0,3) (1,2) right; (2,0) (3,1) wrong; (3,0) right -> 4 of 6
+    assert s["fg_precision"] == pytest.approx(4 / 6)
+    assert s["fg_recall"] == pytest.approx(4 / 8)  # 4 object pixels of class 1, 4 of class 2
+    assert s["bg_precision"] == pytest.approx(1.0) and s["bg_recall"] == pytest.approx(3 / 6)
+    assert s["ignored"] == pytest.approx(5 / 14)  # 14 non-void ground-truth pixels
+    assert math.isnan(confident_pixels(cm, background=False)["bg_precision"])

@@ -1,4 +1,6 @@
 """Heads on backbone features: output shapes, resizing of levels, DeepLab dilations."""
+import math
+
 import pytest
 import torch
 
@@ -33,3 +35,13 @@ def test_aspp_sums_its_branches():
     x = torch.rand(1, 8, 6, 6)
     torch.testing.assert_close(head(x), head.branches[0](x) + head.branches[1](x))
     assert [b.dilation for b in head.branches] == [(2, 2), (4, 4)]
+
+
+def test_affinity_embedding_init_gain_scales_the_mixing_conv():
+    torch.manual_seed(0)
+    plain = AffinityEmbeddingHead([8, 16, 32], (8, 8, 8))
+    torch.manual_seed(0)
+    psa = AffinityEmbeddingHead([8, 16, 32], (8, 8, 8), init_gain=4.0)
+    bound = math.sqrt(6 / (24 + 24))  # xavier uniform, gain 1, 24 -> 24 channels
+    assert plain.mix.weight.abs().max() <= bound < psa.mix.weight.abs().max() <= 4 * bound
+    assert torch.allclose(psa.mix.weight, 4 * plain.mix.weight)

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-IGNORE = 255
+from wsss.constants import IGNORE
+
 # How a prediction of 255 (an "ignore" pixel of a pseudo label) is scored.
 IGNORE_MODES = ("as_background", "excluded", "as_error")
 
@@ -64,6 +65,29 @@ class ConfusionMatrix:
             "precision": precision.tolist(),
             "recall": recall.tolist(),
         }
+
+
+def confident_pixels(matrix: ConfusionMatrix, background: bool) -> dict[str, float]:
+    """Precision and recall of the labelled pixels of a map that may abstain (255), as a whole.
+
+    ``fg``: any foreground label counts as right only when it is the true class; ``bg``: the
+    background label (NaN without a background class); ``ignored``: the fraction of ground-truth
+    pixels the map left at 255. This is how seeds are judged: few but right.
+    """
+    m = matrix.matrix.astype(np.float64)
+    gt_total = m.sum(1) + matrix.missed
+    first = 1 if background else 0
+    fg, bg = slice(first, None), slice(0, first)
+    tp = np.diag(m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = {
+            "fg_precision": tp[fg].sum() / m[:, fg].sum(),
+            "fg_recall": tp[fg].sum() / gt_total[fg].sum(),
+            "bg_precision": tp[bg].sum() / m[:, bg].sum() if background else math.nan,
+            "bg_recall": tp[bg].sum() / gt_total[bg].sum() if background else math.nan,
+            "ignored": matrix.missed.sum() / gt_total.sum(),
+        }
+    return {name: float(value) for name, value in scores.items()}
 
 
 def format_table(class_names: Sequence[str], columns: dict[str, Sequence[float]]) -> str:

@@ -46,16 +46,17 @@ class AffinityEmbeddingHead(nn.Module):
     """Levels -> (B, sum(dims), h, w) embeddings at the resolution of the first (shallowest) level.
 
     Each level is reduced by a 1x1 conv to ``dims[i]`` channels and passed through ELU; the
-    levels are resized to the first one's size, concatenated, and mixed by a 1x1 conv + ELU.
+    levels are resized to the first one's size, concatenated, and mixed by a 1x1 conv + ELU
+    (xavier init with gain ``init_gain``; PSA's released code uses 4).
     """
 
-    def __init__(self, in_channels: Sequence[int], dims: Sequence[int]) -> None:
+    def __init__(self, in_channels: Sequence[int], dims: Sequence[int], init_gain: float = 1.0) -> None:
         super().__init__()
         self.reduce = nn.ModuleList(nn.Conv2d(c, d, 1, bias=False) for c, d in zip(in_channels, dims))
         self.mix = nn.Conv2d(sum(dims), sum(dims), 1, bias=False)
         for conv in self.reduce:
             nn.init.kaiming_normal_(conv.weight)
-        nn.init.xavier_uniform_(self.mix.weight)
+        nn.init.xavier_uniform_(self.mix.weight, gain=init_gain)
 
     def forward(self, levels: Sequence[Tensor]) -> Tensor:
         size = levels[0].shape[-2:]

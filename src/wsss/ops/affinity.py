@@ -4,9 +4,9 @@ A pair is a pixel p and its neighbour p + o for an offset o of the *half* neighb
 (`neighbor_offsets`); the other half is the same pairs seen from the neighbour. Pair tensors are
 laid out (..., P, H, W): entry [k, y, x] is the pair (y, x) -- (y + dy_k, x + dx_k).
 
-Border rule: every pair whose two pixels lie inside the map is used. PSA's code instead only
-takes pairs starting at pixels at least radius - 1 from the left, right and bottom borders (it
-crops the map); the pairs it keeps are a subset of ours.
+Border rule: every pair whose two pixels lie inside the map is used. PSA's released code instead
+only takes pairs starting at pixels at least radius - 1 from the left, right and bottom borders
+(it crops the map; `source_crop`); the pairs it keeps are a subset of ours.
 """
 from __future__ import annotations
 
@@ -54,6 +54,18 @@ def valid_pairs(h: int, w: int, offsets: Sequence[Offset],
     return valid
 
 
+def source_crop(h: int, w: int, radius: int, device: torch.device | str | None = None) -> Tensor:
+    """(H, W) bool: the pixels PSA's released code starts pairs from (``train_aff.py``, ``infer_aff.py``).
+
+    Rows ``[0, H - (r - 1))`` and columns ``[r - 1, W - (r - 1))``: the sources whose whole half
+    neighbourhood lies in the map. Masking pairs with it gives the authors' pair set.
+    """
+    crop = torch.zeros(h, w, dtype=torch.bool, device=device)
+    band = radius - 1
+    crop[:max(0, h - band), band:max(band, w - band)] = True
+    return crop
+
+
 def affinity_from_features(feats: Tensor, offsets: Sequence[Offset]) -> Tensor:
     """AffinityNet affinities ``a(p, p+o) = exp(-mean_d |f(p) - f(p+o)|)``.
 
@@ -93,6 +105,11 @@ def affinity_labels(seeds: Tensor, offsets: Sequence[Offset], ignore_index: int 
         return torch.zeros_like(same), same, differ
     is_bg = (seeds == 0).unsqueeze(1)
     return same & is_bg, same & ~is_bg, differ
+
+
+def full_precision(x: Tensor) -> Tensor:
+    """``x`` in float32 when it is half or bfloat16 (autocast output), else as it is (float64 stays)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:

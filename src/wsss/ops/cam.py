@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-IGNORE = 255
+from wsss.constants import IGNORE
 
 
 def multiscale_maps(map_fn: Callable[[Tensor], Tensor], image: Tensor, scales: Sequence[float],

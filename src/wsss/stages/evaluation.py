@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from wsss.data import SegDataset
-from wsss.engine.evaluate import IGNORE_MODES, ConfusionMatrix, format_table
+from wsss.engine.evaluate import IGNORE_MODES, ConfusionMatrix, confident_pixels, format_table
 from wsss.progress import progress
 from wsss.io import DataFileError, atomic_write_text, read_label_png
 from wsss.ops.cam import cam_argmax, with_background
@@ -44,14 +45,35 @@ def evaluate_cams(folder: Path, dataset: SegDataset, fixed: float, sweep: tuple[
 
 
 def evaluate_labels(folder: Path, dataset: SegDataset, show_progress: bool = True) -> dict[str, Any]:
-    """Scores of label PNGs; pixels labelled 255 are scored each of the three named ways."""
+    """Scores of label PNGs: pixels labelled 255 scored each of the three named ways, and
+    ``confident``: the precision and recall of the labelled pixels (``confident_pixels``)."""
     matrices = {mode: ConfusionMatrix(dataset.classes.num_classes) for mode in IGNORE_MODES}
     for image_id, gt in ground_truth(dataset, show_progress, "eval labels"):
         path = _existing(folder / f"{image_id}.png")
         label = _same_size(read_label_png(path), gt, path)
         for mode, matrix in matrices.items():
             matrix.update(label, gt, ignore_mode=mode)
-    return {mode: matrix.scores() for mode, matrix in matrices.items()}
+    confident = confident_pixels(matrices["as_error"], dataset.classes.has_background)
+    return {**{mode: matrix.scores() for mode, matrix in matrices.items()}, "confident": confident}
+
+
+def labels_table(class_names: tuple[str, ...], name: str, scores: dict[str, Any]) -> str:
+    """Per-class IoU of one label folder, 255 scored each of the three ways, then its confident pixels."""
+    table = format_table(class_names, {f"{name} ({mode})": scores[mode]["iou"] for mode in IGNORE_MODES})
+    return table + "\n\n" + confident_table({name: scores["confident"]})
+
+
+def confident_table(rows: dict[str, dict[str, float]]) -> str:
+    """Markdown table of ``confident_pixels`` results, one row per label folder."""
+    names = ("fg_precision", "fg_recall", "bg_precision", "bg_recall", "ignored")
+    lines = ["| labelled pixels | " + " | ".join(n.replace("_", " ") for n in names) + " |",
+             "|---|" + "---:|" * len(names)]
+    lines += [f"| {row} | " + " | ".join(_percent(scores[n]) for n in names) + " |" for row, scores in rows.items()]
+    return "\n".join(lines)
+
+
+def _percent(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:.1f}"
 
 
 def update_metrics(path: Path, key: str, value: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from wsss.data import SegDataset
 from wsss.engine.evaluate import format_table
 from wsss.methods.base import Product, Stage
 from wsss.stages.artifacts import ArtifactDir
-from wsss.stages.evaluation import cam_columns, evaluate_cams, evaluate_labels
+from wsss.stages.evaluation import cam_columns, confident_table, evaluate_cams, evaluate_labels
 from wsss.stages.context import StageContext
 
 
@@ -29,8 +29,10 @@ def _score(product: Product, folder: ArtifactDir, dataset: SegDataset, ctx: Stag
 
 
 def results_table(class_names: tuple[str, ...], products: dict[str, Product], scores: dict[str, Any]) -> str:
-    """Per-class IoU, one column per scored folder in stage order (``products`` by metrics key prefix)."""
+    """Per-class IoU, one column per scored folder in stage order (``products`` by metrics key prefix),
+    then the precision and recall of the labelled pixels of every folder that leaves some at 255."""
     columns: dict[str, list[float]] = {}
+    confident: dict[str, dict[str, float]] = {}
     for key, result in scores.items():
         prefix, name = key.split("/", 1)
         product = products[prefix]
@@ -38,4 +40,7 @@ def results_table(class_names: tuple[str, ...], products: dict[str, Product], sc
             columns.update(cam_columns(result, name))
         else:
             columns[product.column.format(name=name)] = result[product.ignore_mode]["iou"]
-    return format_table(class_names, columns)
+            if result["confident"]["ignored"] > 0:  # maps that abstain somewhere: seeds, pseudo labels
+                confident[key] = result["confident"]
+    table = format_table(class_names, columns)
+    return table + ("\n\n" + confident_table(confident) if confident else "")

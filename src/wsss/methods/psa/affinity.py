@@ -15,7 +15,8 @@ from wsss.data import SegDataset
 from wsss.data.sources import LabelMaps
 from wsss.engine.trainer import StepFn
 from wsss.methods.psa.config import AffConfig
-from wsss.ops.affinity import affinity_from_features, affinity_labels, affinity_loss, neighbor_offsets
+from wsss.ops.affinity import (affinity_from_features, affinity_labels, affinity_loss, full_precision,
+                               neighbor_offsets, source_crop)
 from wsss.stages.common import train_stage
 from wsss.stages.context import StageContext
 
@@ -28,24 +29,28 @@ def train_affinity(aff: AffConfig, ctx: StageContext) -> Path:
     meta = ctx.fingerprint(model=ctx.cfg.model, aff=aff, seeds=seeds.meta, seed=ctx.runtime.seed)
 
     def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
-        return ctx.create_model("affinity", dims=aff.dims), AffinityStep(aff.radius, dataset.classes.has_background)
+        net = ctx.create_model("affinity", dims=aff.dims, init_gain=aff.init_gain)
+        return net, AffinityStep(aff.radius, dataset.classes.has_background, crop=aff.pairs == "crop")
 
     return train_stage(ctx, aff.train, build, out=ctx.paths.checkpoint(AFFINITY), meta=meta,
                        sources={"mask": LabelMaps(seeds.path)})
 
 
 class AffinityStep:
-    """One training step: embeddings -> affinities -> PSA's three-term loss."""
+    """One training step: embeddings -> affinities -> PSA's three-term loss (``crop``: the authors' pairs)."""
 
-    def __init__(self, radius: int, background: bool) -> None:
+    def __init__(self, radius: int, background: bool, crop: bool = False) -> None:
         self.offsets = neighbor_offsets(radius)
-        self.background = background
+        self.radius, self.background, self.crop = radius, background, crop
 
     def __call__(self, net: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
         # affinities and their logs in fp32: under bf16 autocast 1 + 1e-5 rounds to 1, so
         # -log(1 + eps - a) is infinite for a pair whose affinity rounds to 1
-        feats = net(batch["image"]).float()
+        feats = full_precision(net(batch["image"]))
         seeds = F.interpolate(batch["mask"][:, None].float(), size=feats.shape[-2:], mode="nearest")[:, 0].long()
         labels = affinity_labels(seeds, self.offsets, background=self.background)
+        if self.crop:  # the authors' pair set: sources away from the left, right and bottom borders
+            crop = source_crop(*seeds.shape[-2:], self.radius, seeds.device)
+            labels = tuple(mask & crop for mask in labels)
         loss, terms = affinity_loss(affinity_from_features(feats, self.offsets), *labels)
         return {"loss": loss, **terms}

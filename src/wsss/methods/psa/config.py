@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wsss.config import TrainConfig
+from wsss.config import TrainConfig, check_choice
+
+# Pairs of the affinity graph: every in-map pair, or those the authors' released code keeps
+# (sources in rows [:-(r-1)], columns [r-1:-(r-1)]; ``wsss.ops.affinity.source_crop``).
+PAIR_SETS = ("all", "crop")
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,11 @@ class AffConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.01, epochs=5))
     radius: int = 5
     dims: tuple[int, int, int] = (64, 128, 256)
+    pairs: str = "all"  # all | crop (the authors' code)
+    init_gain: float = 1.0  # xavier gain of the embedding's last 1x1 conv (the authors' code: 4)
+
+    def __post_init__(self) -> None:
+        check_choice("aff.pairs", self.pairs, PAIR_SETS)
 
 
 @dataclass(frozen=True)
@@ -37,3 +46,11 @@ class PseudoConfig:
     alpha: float = 8.0  # background (1 - max cam)^alpha before the walk (PSA: 16)
     radius: int = 5
     refine: str = "none"  # crf | par | none | auto on the propagated maps
+    pairs: str = "all"  # all | crop (the authors' code)
+    # grid: (1 - max)^alpha on the CAMs pooled to the walk's grid | image: at image resolution,
+    # then pooled (the authors' code)
+    bg_at: str = "grid"
+
+    def __post_init__(self) -> None:
+        check_choice("pseudo.pairs", self.pairs, PAIR_SETS)
+        check_choice("pseudo.bg_at", self.bg_at, ("grid", "image"))

@@ -20,7 +20,7 @@ from wsss.methods.psa.affinity import AFFINITY
 from wsss.methods.psa.config import PseudoConfig
 from wsss.models.affinity_net import AffinityNet
 from wsss.models.factory import model_from_checkpoint
-from wsss.ops.affinity import neighbor_offsets
+from wsss.ops.affinity import full_precision, neighbor_offsets, source_crop
 from wsss.ops.crf import refine
 from wsss.ops.random_walk import background_cam, random_walk
 from wsss.stages.artifacts import ArtifactDir
@@ -62,11 +62,7 @@ class RandomWalker:
 
     def __call__(self, image: torch.Tensor, cams: torch.Tensor, keys: np.ndarray) -> tuple[np.ndarray, str]:
         """image (3, H, W) in [0, 1]; cams (K, H, W) normalised -> (label (H, W) uint8, refinement)."""
-        aff, grid = self.affinity_grid(image, cams)
-        if self.classes.has_background:
-            grid = background_cam(grid, self.cfg.alpha)
-        walked = random_walk(grid, aff, self.offsets, beta=self.cfg.beta, steps=self.cfg.steps)
-        probs = upsample_scores(walked, image.shape[-2:]).cpu().numpy()
+        probs = upsample_scores(self.walk(image, cams), image.shape[-2:]).cpu().numpy()
         method = "none"
         if self.cfg.refine != "none":
             probs, method = refine(to_uint8(image), probs, self.cfg.refine)
@@ -75,10 +71,26 @@ class RandomWalker:
             return np.full(tuple(image.shape[-2:]), IGNORE, np.uint8), method
         return lookup[probs.argmax(0)], method
 
+    def walk(self, image: torch.Tensor, cams: torch.Tensor) -> torch.Tensor:
+        """The walked maps (C, h, w) on AffinityNet's grid: background first (with a background class)."""
+        aff, grid = self.affinity_grid(image, cams)
+        if self.classes.has_background:
+            grid = torch.cat([self.background(cams, grid, self.cfg.alpha), grid])
+        return random_walk(grid, aff, self.offsets, beta=self.cfg.beta, steps=self.cfg.steps)
+
     def affinity_grid(self, image: torch.Tensor, cams: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """AffinityNet's half-neighbourhood affinities (P, h, w) and the CAMs pooled to that grid."""
-        aff = self.net.affinities(image[None], self.offsets)[0].float()
+        aff = full_precision(self.net.affinities(image[None], self.offsets)[0])
+        if self.cfg.pairs == "crop":  # a pair of affinity 0 has weight 0^beta: it leaves the graph
+            aff = aff * source_crop(*aff.shape[-2:], self.cfg.radius, aff.device)
         return aff, F.adaptive_avg_pool2d(cams.to(aff), aff.shape[-2:])
+
+    def background(self, cams: torch.Tensor, grid: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The (1, h, w) background ``(1 - max)^alpha`` on the walk's grid, from the pooled CAMs
+        (``bg_at: grid``) or from the image-size CAMs, then pooled (``bg_at: image``)."""
+        if self.cfg.bg_at == "image":
+            return F.adaptive_avg_pool2d(background_cam(cams.to(grid), alpha)[:1], grid.shape[-2:])
+        return background_cam(grid, alpha)[:1]
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Mask value of each walked channel: background first (when the dataset has one), then ``keys``."""

@@ -23,7 +23,7 @@ from wsss.methods.base import Command
 from wsss.methods.psa.affinity import AFFINITY
 from wsss.methods.psa.config import PseudoConfig
 from wsss.methods.psa.pseudo import RandomWalker, affinity_net, class_probabilities
-from wsss.ops.random_walk import background_cam, random_walk
+from wsss.ops.random_walk import random_walk
 from wsss.stages.artifacts import ArtifactDir
 from wsss.data.sources import read_cams
 from wsss.stages.context import StageContext
@@ -49,9 +49,10 @@ def sweep_pseudo_labels(cfg: PseudoConfig, ctx: StageContext, cams: ArtifactDir,
         for (image_id, gt), (_, image, _) in zip(ground_truth(dataset, ctx.runtime.progress,
                                                               f"sweep pseudo {ctx.split}"), images):
             cam, keys = read_cams(cams.file(image_id))
-            aff, grid = walker.affinity_grid(image.to(device), torch.from_numpy(cam))
+            cam = torch.from_numpy(cam)
+            aff, grid = walker.affinity_grid(image.to(device), cam)
             if background:
-                grid = torch.cat([background_cam(grid, a)[:1] for a in alphas] + [grid])
+                grid = torch.cat([walker.background(cam, grid, a) for a in alphas] + [grid])
             lookup = walker.lookup(keys)
             done = 0
             for t in steps:

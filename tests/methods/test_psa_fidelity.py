@@ -1,0 +1,95 @@
+"""PSA's fidelity settings against references built in float64 from plain tensors, as the
+authors' released code computes them (``train_aff.py``, ``infer_aff.py``)."""
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wsss.data.classes import ClassSet
+from wsss.methods.psa.affinity import AffinityStep
+from wsss.methods.psa.config import PseudoConfig
+from wsss.methods.psa.pseudo import RandomWalker
+from wsss.ops.affinity import neighbor_offsets
+
+H, W, RADIUS, STRIDE = 10, 12, 5, 8
+CLASSES = ClassSet(("background", "a", "b", "c"), has_background=True)
+
+
+def _crop_pairs(h, w, r):
+    """(source, neighbour, offset index) of the authors' pair set: sources in rows [:-(r-1)], cols [r-1:-(r-1)]."""
+    band = r - 1
+    for k, (dy, dx) in enumerate(neighbor_offsets(r)):
+        for y in range(h - band):
+            for x in range(band, w - band):
+                yield (y, x), (y + dy, x + dx), k
+
+
+class _GivenAffinities(nn.Module):
+    """A stand-in AffinityNet that returns fixed half-neighbourhood affinities."""
+
+    def __init__(self, aff):
+        super().__init__()
+        self.aff = aff
+
+    def affinities(self, image, offsets):
+        return self.aff[None]
+
+
+def test_fidelity_walk_equals_the_dense_float64_reference_border_band_included():
+    g = torch.Generator().manual_seed(0)
+    offsets = neighbor_offsets(RADIUS)
+    aff = torch.rand(len(offsets), H, W, generator=g, dtype=torch.float64) * 0.98 + 0.01
+    cams = torch.rand(2, H * STRIDE, W * STRIDE, generator=g, dtype=torch.float64)
+    beta, alpha, logt = 8.0, 16.0, 4
+    cfg = PseudoConfig(pairs="crop", bg_at="image", beta=beta, alpha=alpha, steps=2 ** logt, radius=RADIUS)
+    walked = RandomWalker(_GivenAffinities(aff), cfg, CLASSES).walk(torch.zeros(3, H * STRIDE, W * STRIDE), cams)
+
+    n = H * W
+    affinity = torch.zeros(n, n, dtype=torch.float64)
+    for (y, x), (v, u), k in _crop_pairs(H, W, RADIUS):
+        affinity[y * W + x, v * W + u] = affinity[v * W + u, y * W + x] = aff[k, y, x]
+    weights = affinity ** beta + torch.eye(n, dtype=torch.float64)
+    trans = weights / weights.sum(0, keepdim=True)
+    for _ in range(logt):
+        trans = trans @ trans
+    background = (1 - cams.max(0).values) ** alpha  # at full resolution, then pooled
+    grid = F.avg_pool2d(torch.cat([background[None], cams])[None], STRIDE)[0]
+    reference = (grid.reshape(3, n) @ trans).reshape(3, H, W)
+    assert walked.dtype == torch.float64
+    assert (walked - reference).abs().max().item() < 1e-10
+
+
+class _GivenFeatures(nn.Module):
+    def __init__(self, feats):
+        super().__init__()
+        self.feats = feats
+
+    def forward(self, image):
+        return self.feats
+
+
+def test_fidelity_affinity_loss_equals_a_per_pair_float64_loop_over_the_authors_pairs():
+    g = torch.Generator().manual_seed(1)
+    feats = torch.rand(1, 6, H, W, generator=g, dtype=torch.float64)
+    seeds = torch.randint(0, 3, (1, H, W), generator=g)
+    seeds[0, 2:5, 3:7] = 255
+    terms = AffinityStep(RADIUS, background=True, crop=True)(_GivenFeatures(feats), {"image": None, "mask": seeds})
+
+    sums = {"bg_pos": [], "fg_pos": [], "neg": []}
+    for (y, x), (v, u), _ in _crop_pairs(H, W, RADIUS):
+        a, b = int(seeds[0, y, x]), int(seeds[0, v, u])
+        if 255 in (a, b):
+            continue
+        affinity = math.exp(-(feats[0, :, y, x] - feats[0, :, v, u]).abs().mean().item())
+        if a != b:
+            sums["neg"].append(-math.log(1 + 1e-5 - affinity))
+        else:
+            sums["bg_pos" if a == 0 else "fg_pos"].append(-math.log(affinity + 1e-5))
+    means = {name: np.mean(values) for name, values in sums.items()}
+    assert all(len(values) > 10 for values in sums.values())
+    expected = means["bg_pos"] / 4 + means["fg_pos"] / 4 + means["neg"] / 2
+    assert abs(terms["loss"].item() - expected) < 1e-10
+    for name, value in means.items():
+        assert abs(terms[name].item() - value) < 1e-10
