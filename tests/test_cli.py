@@ -114,3 +114,14 @@ def test_train_cls_refuses_broken_data_with_the_same_message(broken_voc, run_arg
     assert main(["train-cls", "--quiet", *run_args, "data.kind=voc", f"data.root={root}"]) == 1
     assert capsys.readouterr().err == expected
     assert not (tmp_path / "runs" / "t" / "checkpoints").exists()
+
+
+def test_check_data_takes_the_dataset_folder_and_detects_its_layout(broken_voc, demo_root, capsys):
+    assert main(["check-data", "--quiet", str(demo_root)]) == 0
+    assert "no problems found" in capsys.readouterr().out
+    root, jpeg, mask = broken_voc  # a VOC folder (no demo manifest), given as the argument
+    assert main(["check-data", "--quiet", str(root), "data.labels=masks"]) == 1
+    err = capsys.readouterr().err
+    assert str(jpeg) in err and str(mask) in err
+    assert main(["check-data", "--quiet", str(root / "JPEGImages")]) == 1
+    assert "not a dataset folder" in capsys.readouterr().err

@@ -34,6 +34,7 @@ class _GivenAffinities(nn.Module):
         self.aff = aff
 
     def affinities(self, image, offsets):
+        self.seen = image
         return self.aff[None]
 
 
@@ -41,10 +42,13 @@ def test_fidelity_walk_equals_the_dense_float64_reference_border_band_included()
     g = torch.Generator().manual_seed(0)
     offsets = neighbor_offsets(RADIUS)
     aff = torch.rand(len(offsets), H, W, generator=g, dtype=torch.float64) * 0.98 + 0.01
-    cams = torch.rand(2, H * STRIDE, W * STRIDE, generator=g, dtype=torch.float64)
+    size = (H * STRIDE - 5, W * STRIDE - 3)  # padded to a multiple of 8 at the bottom and right
+    cams = torch.rand(2, *size, generator=g, dtype=torch.float64)
     beta, alpha, logt = 8.0, 16.0, 4
-    cfg = PseudoConfig(pairs="crop", bg_at="image", beta=beta, alpha=alpha, steps=2 ** logt, radius=RADIUS)
-    walked = RandomWalker(_GivenAffinities(aff), cfg, CLASSES).walk(torch.zeros(3, H * STRIDE, W * STRIDE), cams)
+    cfg = PseudoConfig(pairs="crop", bg_at="image", pad_to=8, beta=beta, alpha=alpha, steps=2 ** logt,
+                       radius=RADIUS)
+    net = _GivenAffinities(aff)
+    walked = RandomWalker(net, cfg, CLASSES).walk(torch.full((3, *size), 0.5), cams)
 
     n = H * W
     affinity = torch.zeros(n, n, dtype=torch.float64)
@@ -54,11 +58,22 @@ def test_fidelity_walk_equals_the_dense_float64_reference_border_band_included()
     trans = weights / weights.sum(0, keepdim=True)
     for _ in range(logt):
         trans = trans @ trans
-    background = (1 - cams.max(0).values) ** alpha  # at full resolution, then pooled
-    grid = F.avg_pool2d(torch.cat([background[None], cams])[None], STRIDE)[0]
+    background = (1 - cams.max(0).values) ** alpha  # at full resolution, padded with 0, pooled
+    padded = F.pad(torch.cat([background[None], cams]), (0, 3, 0, 5))
+    grid = F.avg_pool2d(padded[None], STRIDE)[0]
     reference = (grid.reshape(3, n) @ trans).reshape(3, H, W)
     assert walked.dtype == torch.float64
     assert (walked - reference).abs().max().item() < 1e-10
+    seen = net.seen[0]  # the network sees the image padded with its mean colour (0 once normalised)
+    assert seen.shape == (3, H * STRIDE, W * STRIDE) and (seen[:, :size[0], :size[1]] == 0.5).all()
+    assert torch.allclose(seen[:, size[0]:, :], torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1).expand(3, 5, -1))
+
+
+def test_padded_walk_is_cropped_back_to_the_image_size():
+    aff = torch.rand(len(neighbor_offsets(3)), 9, 12, dtype=torch.float64)
+    walker = RandomWalker(_GivenAffinities(aff), PseudoConfig(pad_to=8, radius=3, steps=4), CLASSES)
+    label, _ = walker(torch.rand(3, 70, 90), torch.rand(1, 70, 90), np.array([1]))
+    assert label.shape == (70, 90) and set(np.unique(label)) <= {0, 2}
 
 
 class _GivenFeatures(nn.Module):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wsss.config import TrainConfig, check_choice
+from wsss.config import ConfigError, TrainConfig, check_choice
 
 # Pairs of the affinity graph: every in-map pair, or those the authors' released code keeps
 # (sources in rows [:-(r-1)], columns [r-1:-(r-1)]; ``wsss.ops.affinity.source_crop``).
@@ -50,7 +50,10 @@ class PseudoConfig:
     # grid: (1 - max)^alpha on the CAMs pooled to the walk's grid | image: at image resolution,
     # then pooled (the authors' code)
     bg_at: str = "grid"
+    pad_to: int = 1  # pad image and CAMs to a multiple of this before the walk (the authors' code: 8)
 
     def __post_init__(self) -> None:
+        if self.pad_to < 1:
+            raise ConfigError(f"'pseudo.pad_to' must be >= 1, got {self.pad_to}")
         check_choice("pseudo.pairs", self.pairs, PAIR_SETS)
         check_choice("pseudo.bg_at", self.bg_at, ("grid", "image"))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from wsss.constants import IGNORE
 from wsss.data import ClassSet
-from wsss.data.transforms import to_uint8
+from wsss.data.transforms import IMAGE_PAD, to_uint8
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.methods.psa.affinity import AFFINITY
 from wsss.methods.psa.config import PseudoConfig
@@ -54,7 +54,12 @@ def affinity_net(state: dict, device: torch.device) -> AffinityNet:
 
 
 class RandomWalker:
-    """Turns one image and its CAMs into a pseudo label by the random walk."""
+    """Turns one image and its CAMs into a pseudo label by the random walk.
+
+    With ``pad_to`` > 1 the image (with its mean colour, zero after normalisation) and the CAMs
+    (with 0) are padded at the right and bottom to a multiple of it, walked, and the result
+    cropped back, as the authors' ``infer_aff.py`` does with 8.
+    """
 
     def __init__(self, net: AffinityNet, cfg: PseudoConfig, classes: ClassSet) -> None:
         self.net, self.cfg, self.classes = net, cfg, classes
@@ -62,35 +67,47 @@ class RandomWalker:
 
     def __call__(self, image: torch.Tensor, cams: torch.Tensor, keys: np.ndarray) -> tuple[np.ndarray, str]:
         """image (3, H, W) in [0, 1]; cams (K, H, W) normalised -> (label (H, W) uint8, refinement)."""
-        probs = upsample_scores(self.walk(image, cams), image.shape[-2:]).cpu().numpy()
+        size = tuple(image.shape[-2:])
+        probs = class_probabilities(self.to_image(self.walk(image, cams), size)).cpu().numpy()
         method = "none"
         if self.cfg.refine != "none":
             probs, method = refine(to_uint8(image), probs, self.cfg.refine)
         lookup = self.lookup(keys)
         if len(lookup) == 0:
-            return np.full(tuple(image.shape[-2:]), IGNORE, np.uint8), method
+            return np.full(size, IGNORE, np.uint8), method
         return lookup[probs.argmax(0)], method
 
     def walk(self, image: torch.Tensor, cams: torch.Tensor) -> torch.Tensor:
         """The walked maps (C, h, w) on AffinityNet's grid: background first (with a background class)."""
-        aff, grid = self.affinity_grid(image, cams)
-        if self.classes.has_background:
-            grid = torch.cat([self.background(cams, grid, self.cfg.alpha), grid])
+        aff, grid = self.prepare(image, cams, [self.cfg.alpha])
         return random_walk(grid, aff, self.offsets, beta=self.cfg.beta, steps=self.cfg.steps)
 
-    def affinity_grid(self, image: torch.Tensor, cams: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """AffinityNet's half-neighbourhood affinities (P, h, w) and the CAMs pooled to that grid."""
+    def prepare(self, image: torch.Tensor, cams: torch.Tensor,
+                alphas: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+        """AffinityNet's half-neighbourhood affinities (P, h, w) and the maps to walk on that grid:
+        one background ``(1 - max)^alpha`` per alpha (with a background class), then the CAMs."""
+        padded = pad_bottom_right(cams, self.cfg.pad_to)
+        image = pad_bottom_right(image - _MEAN.to(image), self.cfg.pad_to) + _MEAN.to(image)
         aff = full_precision(self.net.affinities(image[None], self.offsets)[0])
         if self.cfg.pairs == "crop":  # a pair of affinity 0 has weight 0^beta: it leaves the graph
             aff = aff * source_crop(*aff.shape[-2:], self.cfg.radius, aff.device)
-        return aff, F.adaptive_avg_pool2d(cams.to(aff), aff.shape[-2:])
+        grid = F.adaptive_avg_pool2d(padded.to(aff), aff.shape[-2:])
+        if not self.classes.has_background:
+            return aff, grid
+        return aff, torch.cat([self._background(cams, grid, alpha) for alpha in alphas] + [grid])
 
-    def background(self, cams: torch.Tensor, grid: torch.Tensor, alpha: float) -> torch.Tensor:
-        """The (1, h, w) background ``(1 - max)^alpha`` on the walk's grid, from the pooled CAMs
-        (``bg_at: grid``) or from the image-size CAMs, then pooled (``bg_at: image``)."""
+    def _background(self, cams: torch.Tensor, grid: torch.Tensor, alpha: float) -> torch.Tensor:
+        """(1, h, w): from the pooled CAMs (``bg_at: grid``) or at image size, padded with 0, then pooled."""
         if self.cfg.bg_at == "image":
-            return F.adaptive_avg_pool2d(background_cam(cams.to(grid), alpha)[:1], grid.shape[-2:])
+            full = pad_bottom_right(background_cam(cams.to(grid), alpha)[:1], self.cfg.pad_to)
+            return F.adaptive_avg_pool2d(full, grid.shape[-2:])
         return background_cam(grid, alpha)[:1]
+
+    def to_image(self, walked: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+        """Walked maps (C, h, w) -> scores (C, H, W) at the image size (upsampled to the padded size, cropped)."""
+        padded = [-(-n // self.cfg.pad_to) * self.cfg.pad_to for n in size]
+        upsampled = F.interpolate(walked[None].float(), size=padded, mode="bilinear", align_corners=False)[0]
+        return upsampled[:, :size[0], :size[1]]
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Mask value of each walked channel: background first (when the dataset has one), then ``keys``."""
@@ -98,10 +115,13 @@ class RandomWalker:
         return np.array(([0] if self.classes.has_background else []) + values, dtype=np.uint8)
 
 
-def upsample_scores(walked: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Walked maps (C, h, w) -> per-pixel class probabilities (C, H, W) at the image size."""
-    return class_probabilities(F.interpolate(walked[None].float(), size=tuple(size), mode="bilinear",
-                                             align_corners=False)[0])
+_MEAN = torch.tensor(IMAGE_PAD).view(3, 1, 1)
+
+
+def pad_bottom_right(maps: torch.Tensor, multiple: int) -> torch.Tensor:
+    """(..., H, W) padded with 0 at the bottom and right to multiples of ``multiple``."""
+    h, w = maps.shape[-2:]
+    return F.pad(maps, (0, -w % multiple, 0, -h % multiple))
 
 
 def class_probabilities(scores: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.evaluate import ConfusionMatrix
@@ -49,16 +48,13 @@ def sweep_pseudo_labels(cfg: PseudoConfig, ctx: StageContext, cams: ArtifactDir,
         for (image_id, gt), (_, image, _) in zip(ground_truth(dataset, ctx.runtime.progress,
                                                               f"sweep pseudo {ctx.split}"), images):
             cam, keys = read_cams(cams.file(image_id))
-            cam = torch.from_numpy(cam)
-            aff, grid = walker.affinity_grid(image.to(device), cam)
-            if background:
-                grid = torch.cat([walker.background(cam, grid, a) for a in alphas] + [grid])
+            aff, grid = walker.prepare(image.to(device), torch.from_numpy(cam), alphas)
             lookup = walker.lookup(keys)
             done = 0
             for t in steps:
                 grid = random_walk(grid, aff, walker.offsets, beta=cfg.beta, steps=t - done)
                 done = t
-                upsampled = F.interpolate(grid[None].float(), size=gt.shape, mode="bilinear", align_corners=False)[0]
+                upsampled = walker.to_image(grid, gt.shape)
                 for j, alpha in enumerate(alphas):
                     channels = ([upsampled[j:j + 1]] if background else []) + [upsampled[background:]]
                     scores = class_probabilities(torch.cat(channels))
