@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from wsss.constants import IGNORE
+
 Offset = tuple[int, int]
 Slices = tuple[slice, slice]
 
@@ -81,7 +83,7 @@ def affinity_from_features(feats: Tensor, offsets: Sequence[Offset]) -> Tensor:
     return aff
 
 
-def affinity_labels(seeds: Tensor, offsets: Sequence[Offset], ignore_index: int = 255,
+def affinity_labels(seeds: Tensor, offsets: Sequence[Offset], ignore_index: int = IGNORE,
                     background: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """Pair labels from a seed label map, as PSA trains AffinityNet.
 
