@@ -36,7 +36,7 @@ class Net(nn.Module):
     def forward(self, x):
         return self.head(self.drop(torch.relu(self.body(x))))
 
-    def param_groups(self, lr, mult):
+    def param_groups(self, lr, mult, bias_mult=None):
         return [{"params": self.body.parameters(), "lr": lr},
                 {"params": self.head.parameters(), "lr": lr * mult}]
 

@@ -67,7 +67,7 @@ class Trainer:
     """Runs ``step_fn`` over a dataset keyed by ``(epoch, index)`` and writes checkpoints.
 
     ``step_fn(model, batch)`` returns loss terms; the key ``loss`` is optimised. The model
-    must provide ``param_groups(lr, head_lr_mult)``; its ``arch`` (constructor arguments, set by
+    must provide ``param_groups(lr, head_lr_mult, bias_lr_mult)``; its ``arch`` (constructor arguments, set by
     ``models.factory``) goes into the final checkpoint so the network can be rebuilt from it.
     """
 
@@ -87,7 +87,7 @@ class Trainer:
                 remove_stale_temporaries(path.parent, path.name)
         device = self.runtime.device
         model = self.model.to(device)
-        optimizer = torch.optim.SGD(model.param_groups(self.cfg.lr, self.cfg.head_lr_mult),
+        optimizer = torch.optim.SGD(model.param_groups(self.cfg.lr, self.cfg.head_lr_mult, self.cfg.bias_lr_mult),
                                     momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay)
         base_lrs = [group["lr"] for group in optimizer.param_groups]
         scaler = torch.amp.GradScaler("cuda", enabled=self._use_amp and not self._bf16)

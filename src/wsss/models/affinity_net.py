@@ -21,8 +21,9 @@ from wsss.ops.affinity import Offset, affinity_from_features
 class AffinityNet(TaskNet):
     """``forward(x) -> (B, D, h, w)`` embeddings at the stride of the third-deepest level."""
 
-    def __init__(self, backbone: nn.Module, dims: Sequence[int] = (64, 128, 256), init_gain: float = 1.0) -> None:
-        super().__init__(backbone)
+    def __init__(self, backbone: nn.Module, dims: Sequence[int] = (64, 128, 256), init_gain: float = 1.0, *,
+                 freeze_bn: bool = False, frozen: Sequence[str] = ()) -> None:
+        super().__init__(backbone, freeze_bn=freeze_bn, frozen=frozen)
         self.embedding = AffinityEmbeddingHead(backbone.channels[-3:], dims, init_gain)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -6,6 +6,7 @@ BatchNorm statistics noisy, so a network may keep the backbone's BatchNorm froze
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
@@ -20,21 +21,34 @@ class TaskNet(nn.Module):
 
     arch: dict[str, Any] | None = None
 
-    def __init__(self, backbone: nn.Module, *, freeze_bn: bool = False) -> None:
+    def __init__(self, backbone: nn.Module, *, freeze_bn: bool = False, frozen: Sequence[str] = ()) -> None:
         super().__init__()
         self.backbone = backbone
         self.freeze_bn = freeze_bn
         if freeze_bn:
             freeze_batchnorm(self.backbone)
+        for name in frozen:  # e.g. PSA's ResNet-38 keeps conv1a and b2 at their ImageNet weights
+            for p in _submodule(backbone, name).parameters():
+                p.requires_grad_(False)
 
     def new_layers(self) -> list[nn.Module]:
         """The layers this network adds to the backbone (they learn at the head rate)."""
         raise NotImplementedError
 
-    def param_groups(self, lr: float, head_lr_mult: float = 10.0) -> list[dict]:
-        """Pretrained backbone at ``lr``, the new layers at ``lr * head_lr_mult``."""
+    def param_groups(self, lr: float, head_lr_mult: float = 10.0, bias_lr_mult: float | None = None) -> list[dict]:
+        """Pretrained backbone at ``lr``, the new layers at ``lr * head_lr_mult``.
+
+        With ``bias_lr_mult`` each part splits in two: weights, and 1-D parameters (biases, norm
+        scales) at ``bias_lr_mult`` times the rate without weight decay, as PSA's released code
+        (x1 / x2 / x10 / x20).
+        """
         new = [p for layer in self.new_layers() for p in trainable(layer)]
-        return [{"params": trainable(self.backbone), "lr": lr}, {"params": new, "lr": lr * head_lr_mult}]
+        parts = [(trainable(self.backbone), lr), (new, lr * head_lr_mult)]
+        if bias_lr_mult is None:
+            return [{"params": params, "lr": rate} for params, rate in parts]
+        return [group for params, rate in parts for group in (
+            {"params": [p for p in params if p.ndim > 1], "lr": rate},
+            {"params": [p for p in params if p.ndim <= 1], "lr": rate * bias_lr_mult, "weight_decay": 0.0})]
 
     def train(self, mode: bool = True) -> TaskNet:
         """Set the mode; a frozen backbone BatchNorm stays in eval mode."""
@@ -42,6 +56,15 @@ class TaskNet(nn.Module):
         if self.freeze_bn:
             freeze_batchnorm(self.backbone)
         return self
+
+
+def _submodule(backbone: nn.Module, name: str) -> nn.Module:
+    """``backbone``'s submodule ``name`` (dotted), or a ValueError listing its top-level names."""
+    try:
+        return backbone.get_submodule(name)
+    except AttributeError:
+        names = [child for child, _ in backbone.named_children()]
+        raise ValueError(f"cannot freeze '{name}': the backbone has no such module; its modules: {names}") from None
 
 
 def trainable(module: nn.Module) -> list[nn.Parameter]:

@@ -5,6 +5,8 @@ Zhou et al. 2016). The same 1x1 weights applied before pooling give the CAMs.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -17,8 +19,8 @@ class CAMNet(TaskNet):
     """``forward(x) -> logits (B, C)``; ``cams(x) -> (B, C, h, w) >= 0`` at the output stride."""
 
     def __init__(self, backbone: nn.Module, num_classes: int, *, dropout: float = 0.5,
-                 freeze_bn: bool = False) -> None:
-        super().__init__(backbone, freeze_bn=freeze_bn)
+                 freeze_bn: bool = False, frozen: Sequence[str] = ()) -> None:
+        super().__init__(backbone, freeze_bn=freeze_bn, frozen=frozen)
         self.dropout = nn.Dropout2d(dropout)
         self.classifier = nn.Conv2d(backbone.channels[-1], num_classes, 1, bias=False)
         nn.init.xavier_uniform_(self.classifier.weight)

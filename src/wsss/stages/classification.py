@@ -21,7 +21,7 @@ def train_classifier(cls: ClsConfig, ctx: StageContext) -> Path:
 
     def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
         net = ctx.create_model("cam", num_classes=dataset.classes.num_foreground, dropout=cls.dropout,
-                               freeze_bn=cls.freeze_bn)
+                               freeze_bn=cls.freeze_bn, frozen=cls.frozen)
         return net, _classification_step
 
     return train_stage(ctx, cls.train, build, out=ctx.paths.checkpoint(CLASSIFIER), meta=meta, check=True)

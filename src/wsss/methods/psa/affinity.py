@@ -29,7 +29,8 @@ def train_affinity(aff: AffConfig, ctx: StageContext) -> Path:
     meta = ctx.fingerprint(model=ctx.cfg.model, aff=aff, seeds=seeds.meta, seed=ctx.runtime.seed)
 
     def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
-        net = ctx.create_model("affinity", dims=aff.dims, init_gain=aff.init_gain)
+        net = ctx.create_model("affinity", dims=aff.dims, init_gain=aff.init_gain, freeze_bn=aff.freeze_bn,
+                               frozen=aff.frozen)
         return net, AffinityStep(aff.radius, dataset.classes.has_background, crop=aff.pairs == "crop")
 
     return train_stage(ctx, aff.train, build, out=ctx.paths.checkpoint(AFFINITY), meta=meta,

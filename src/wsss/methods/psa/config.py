@@ -30,6 +30,8 @@ class AffConfig:
     dims: tuple[int, int, int] = (64, 128, 256)
     pairs: str = "all"  # all | crop (the authors' code)
     init_gain: float = 1.0  # xavier gain of the embedding's last 1x1 conv (the authors' code: 4)
+    freeze_bn: bool = False  # the authors' code freezes ResNet-38's BatchNorm
+    frozen: tuple[str, ...] = ()  # backbone modules kept fixed (the authors' ResNet-38: conv1a, b2, b2_1, b2_2)
 
     def __post_init__(self) -> None:
         check_choice("aff.pairs", self.pairs, PAIR_SETS)
