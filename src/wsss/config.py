@@ -77,7 +77,7 @@ class TrainConfig:
     momentum: float = 0.9
     poly_power: float = 0.9
     head_lr_mult: float = 10.0
-    bias_lr_mult: float | None = None  # biases at this multiple, no weight decay (PSA's code: 2); None: as weights
+    bias_lr_mult: float | None = None  # biases at this multiple, no weight decay (Ahn & Kwak's released code: 2); None: as weights
     crop_size: int | None = None  # None: data.crop_size
     resize_long: tuple[int, int] | None = None  # None: data.resize_long
     flip: bool = True
@@ -94,7 +94,7 @@ class ClsConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     dropout: float = 0.5
     freeze_bn: bool = False
-    frozen: tuple[str, ...] = ()  # backbone modules kept at their ImageNet weights (PSA's ResNet-38: conv1a)
+    frozen: tuple[str, ...] = ()  # backbone modules kept at their ImageNet weights (Ahn & Kwak's ResNet-38: conv1a)
 
 
 @dataclass(frozen=True)
