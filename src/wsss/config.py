@@ -77,7 +77,9 @@ class TrainConfig:
     momentum: float = 0.9
     poly_power: float = 0.9
     head_lr_mult: float = 10.0
-    bias_lr_mult: float | None = None  # biases at this multiple, no weight decay (Ahn & Kwak's released code: 2); None: as weights
+    # biases (1-D parameters) at this multiple of the rate, without weight decay (Ahn & Kwak's
+    # released code: 2); None: as the weights
+    bias_lr_mult: float | None = None
     crop_size: int | None = None  # None: data.crop_size
     resize_long: tuple[int, int] | None = None  # None: data.resize_long
     flip: bool = True
