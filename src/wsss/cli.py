@@ -20,7 +20,7 @@ from wsss.engine.runtime import Runtime, create_runtime
 from wsss.engine.trainer import NonFiniteLossError
 from wsss.io import DataFileError
 from wsss.methods import all_methods, get_method
-from wsss.methods.base import Stage
+from wsss.methods.base import Command, Method, Stage
 from wsss.stages.artifacts import ArtifactMismatchError
 from wsss.stages.common import DataProblemsError, format_problems
 from wsss.stages.pipeline import Pipeline
@@ -97,10 +97,13 @@ def _setup(args: argparse.Namespace) -> tuple[RunConfig, Runtime]:
     return cfg, create_runtime(cfg.device, cfg.seed, cfg.workers, progress=not args.quiet)
 
 
-def _pipeline(args: argparse.Namespace) -> Pipeline:
-    """The configured method's pipeline; the resolved config is written to the run folder first."""
+def _pipeline(args: argparse.Namespace, check: Callable[[Method], object] = lambda method: None) -> Pipeline:
+    """The configured method's pipeline, once ``check(method)`` passed; the resolved config is
+    written to the run folder before any work."""
     cfg, runtime = _setup(args)
-    pipeline = Pipeline(get_method(cfg.method), cfg, runtime, resume=getattr(args, "resume", False))
+    method = get_method(cfg.method)
+    check(method)
+    pipeline = Pipeline(method, cfg, runtime, resume=getattr(args, "resume", False))
     if runtime.is_main:
         save_config(cfg, pipeline.paths.config)
     return pipeline
@@ -149,7 +152,7 @@ def _methods(args: argparse.Namespace) -> int:
 
 def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
-        pipeline = _pipeline(args)
+        pipeline = _pipeline(args, check=lambda method: method.stage(name))
         stage = pipeline.method.stage(name)
         split = getattr(args, "split", None)
         if split is None:
@@ -166,14 +169,19 @@ def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
 
 def _extra_handler(name: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
-        pipeline = _pipeline(args)
-        for extra in pipeline.method.commands:
-            if extra.name == name:
-                return extra.run(args, pipeline)
-        owners = [m.name for m in all_methods() if any(c.name == name for c in m.commands)]
-        raise ConfigError(f"`wsss {name}` is a command of method {', '.join(owners)}, "
-                          f"not of '{pipeline.method.name}'; set method={owners[0]}")
+        pipeline = _pipeline(args, check=lambda method: _extra_command(method, name))
+        return _extra_command(pipeline.method, name).run(args, pipeline)
     return handler
+
+
+def _extra_command(method: Method, name: str) -> Command:
+    """The extra command ``name`` of ``method``, or a ConfigError naming the methods that have it."""
+    for extra in method.commands:
+        if extra.name == name:
+            return extra
+    owners = [m.name for m in all_methods() if any(c.name == name for c in m.commands)]
+    raise ConfigError(f"`wsss {name}` is a command of method {', '.join(owners)}, "
+                      f"not of '{method.name}'; set method={owners[0]}")
 
 
 def _describe(output: object) -> str:

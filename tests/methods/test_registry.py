@@ -105,3 +105,9 @@ def test_cli_and_config_name_no_method(repo_root):
 def test_unknown_method_lists_the_registered_ones():
     with pytest.raises(KeyError, match="available"):
         get_method("nope")
+
+
+def test_an_extra_command_of_another_method_names_its_method(toy, run_args, tmp_path, capsys):
+    assert main(["sweep-pseudo", "--quiet", "method=toy", *run_args]) == 1
+    assert "`wsss sweep-pseudo` is a command of method psa, not of 'toy'" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "t").exists()  # refused before the run folder was made
