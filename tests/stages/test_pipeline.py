@@ -125,3 +125,19 @@ def test_a_changed_file_of_a_real_dataset_is_detected(run_args, demo_root, tmp_p
     capsys.readouterr()
     assert main(["train-cls", "--quiet", *voc]) == 1
     assert "dataset.files_sha1" in capsys.readouterr().err
+
+
+def test_torchrun_with_two_processes_runs_the_whole_pipeline(run_args, tmp_path):
+    """The README's torchrun line on the CPU (gloo): every rank trains, the per-image stages are
+    sharded, and the folders are complete (each rank lists the missing ids before any writes)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "wsss", "run", "--quiet", *run_args, "name=ddp"]
+    done = subprocess.run(command, cwd=tmp_path, env=KILL_ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| **mIoU** |" in done.stdout
+    run = tmp_path / "runs" / "ddp"
+    for folder, count in [("cams/train", 16), ("seeds/train", 16), ("pseudo/train", 16), ("preds/val-ss", 6),
+                          ("preds/val-ms", 6)]:
+        files = list((run / folder).glob("*.npz" if folder.startswith("cams") else "*.png"))
+        assert len(files) == count and (run / folder / "manifest.json").is_file(), folder
+    assert json.loads((run / "metrics.json").read_text())["seg/val-ss"]["as_error"]["miou"] >= 0

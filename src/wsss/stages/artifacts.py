@@ -62,7 +62,9 @@ class ArtifactDir:
         if runtime.is_main:
             self.begin()
         barrier(runtime)
-        return self.pending(ids)[runtime.rank::runtime.world_size]
+        pending = self.pending(ids)
+        barrier(runtime)  # every rank lists the same missing ids before any rank writes one
+        return pending[runtime.rank::runtime.world_size]
 
     def complete(self, ids: list[str], runtime: Runtime, **summary: Any) -> None:
         """Once every process has written its share, mark the folder complete."""
