@@ -3,6 +3,7 @@ authors' released code computes them (``train_aff.py``, ``infer_aff.py``)."""
 import math
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -108,3 +109,35 @@ def test_fidelity_affinity_loss_equals_a_per_pair_float64_loop_over_the_authors_
     assert abs(terms["loss"].item() - expected) < 1e-10
     for name, value in means.items():
         assert abs(terms[name].item() - value) < 1e-10
+
+
+def test_pooled_seed_scores_give_the_authors_stride_8_labels(tmp_path):
+    from wsss.methods.psa.affinity import PooledSeedScores
+
+    la = np.zeros((2, 16, 24), np.float32)  # channels: background, then mask value 2
+    ha = np.zeros((2, 16, 24), np.float32)
+    la[1, :8, :8], la[0, :8, :8] = 0.7, 0.3  # block (0,0): object wins the weak background ...
+    ha[0, :8, :8], ha[1, :8, :8] = 0.2, 0.8  # ... and the strong background loses: object
+    la[1, :8, 8:16], ha[0, :8, 8:16] = 0.6, 0.9  # (0,1): strong background wins: background
+    la[0, 8:, :8], ha[1, 8:, :8] = 0.9, 0.9  # (1,0): neither is sure: ignored
+    la[1, :4, 16:], la[0, 4:8, 16:], ha[1, :8, 16:] = 1.0, 0.9, 1.0  # (0,2): pooled 0.5 vs 0.45
+    np.savez(tmp_path / "a.scores.npz", la=la, ha=ha, values=np.array([0, 2], np.uint8))
+    source = PooledSeedScores(tmp_path, num_classes=3)
+    spread = source("a")
+    assert spread.shape == (6, 16, 24) and (spread[[1, 4]] == 0).all()  # class 1 is absent
+    label = source.finish(torch.from_numpy(spread))
+    # bottom row: (1,1) and (1,2) hold no score at all (like a crop's padding): ignored
+    assert label.tolist() == [[2, 0, 2], [255, 255, 255]]
+    with pytest.raises(Exception, match="b.scores.npz: file not found"):
+        source("b")
+
+
+def test_pooled_seed_labels_train_affinity_net_end_to_end(tmp_path, demo_root, fast_run, monkeypatch):
+    from wsss.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = [*fast_run, f"data.root={demo_root}", "name=p", "seeds.labels_at_stride=pooled"]
+    assert main(["train-aff", "--quiet", *args]) == 0
+    seeds = tmp_path / "runs" / "p" / "seeds" / "train"
+    assert len(list(seeds.glob("*.scores.npz"))) == len(list(seeds.glob("*.png"))) == 16
+    assert (tmp_path / "runs" / "p" / "checkpoints" / "aff.pt").is_file()

@@ -24,8 +24,9 @@ class AugmentedDataset(Dataset):
     source under its name, transformed jointly with the image.
 
     ``sources`` supply the per-pixel targets (pseudo labels, seeds, CAMs, saliency); label
-    sources go to the transform's ``labels``, map sources to its ``maps``. The dataset's own
-    ground truth is never read for training.
+    sources go to the transform's ``labels``, map sources to its ``maps``; a source with a
+    ``finish(tensor) -> tensor`` method has it applied after the transform (e.g. pooling scores
+    into a label at a network's stride). The dataset's own ground truth is never read for training.
     """
 
     def __init__(self, dataset: SegDataset, transform: Callable[..., dict[str, Any]], seed: int,
@@ -46,6 +47,10 @@ class AugmentedDataset(Dataset):
         labels = {name: source(image_id) for name, source in self.sources.items() if source.kind == LabelMaps.kind}
         maps = {name: source(image_id) for name, source in self.sources.items() if source.kind == FloatMaps.kind}
         item = self.transform(image, np.random.default_rng([self.seed, epoch, index]), labels=labels, maps=maps)
+        for name, source in self.sources.items():
+            finish = getattr(source, "finish", None)
+            if finish is not None:
+                item[name] = finish(item[name])
         item["labels"] = torch.from_numpy(self.dataset.labels_of(image_id))
         item["id"] = image_id
         return item

@@ -19,6 +19,12 @@ class SeedConfig:
     fg_threshold: float = 0.3  # no-background datasets: confident where the top CAM exceeds this
     refine: str = "auto"  # crf | par | none | auto (crf when installed, else par)
     crf_preset: str = "psa"
+    # How AffinityNet's labels reach its stride-8 grid: nearest sampling of the seed label, or the
+    # refined scores average-pooled by 8 after the crop, then argmax (the authors' code)
+    labels_at_stride: str = "nearest"
+
+    def __post_init__(self) -> None:
+        check_choice("seeds.labels_at_stride", self.labels_at_stride, ("nearest", "pooled"))
 
 
 @dataclass(frozen=True)

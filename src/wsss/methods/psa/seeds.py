@@ -8,12 +8,16 @@ Without a background class: the refined argmax class where the top CAM exceeds
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from wsss.config import ConfigError
 from wsss.constants import IGNORE
 from wsss.data import ClassSet
 from wsss.data.transforms import to_uint8
+from wsss.io import atomic_save_npz
 from wsss.methods.psa.config import SeedConfig
 from wsss.ops.crf import refine
 from wsss.ops.random_walk import background_cam
@@ -26,38 +30,72 @@ SEEDS = "seeds"  # seeds/<split>/
 
 
 def make_seeds(cfg: SeedConfig, ctx: StageContext) -> ArtifactDir:
-    """Write ``seeds/<split>/<id>.png`` from the ``cams`` stage's CAMs for every image; resumable."""
+    """Write ``seeds/<split>/<id>.png`` from the ``cams`` stage's CAMs for every image; resumable.
+
+    With ``labels_at_stride: pooled`` each image's refined weak/strong-background scores go to
+    ``<id>.scores.npz`` beside it, first, so a written PNG always has its scores.
+    """
     cams = ctx.outputs["cams"]
     folder = ArtifactDir(ctx.paths.labels(SEEDS, ctx.split), ctx.fingerprint(cams=cams.meta, seeds=cfg), ".png")
     classes = ctx.dataset().classes
+    if cfg.labels_at_stride == "pooled" and not classes.has_background:
+        raise ConfigError("seeds.labels_at_stride=pooled needs a dataset with a background class")
 
     def make_process() -> Process:
         def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
             cam, keys = read_cams(cams.file(image_id))
-            return seed_label(to_uint8(image), cam, keys, classes, cfg)
+            if cfg.labels_at_stride == "nearest":
+                return seed_label(to_uint8(image), cam, keys, classes, cfg)
+            (low, high), method = seed_scores(to_uint8(image), cam, cfg)
+            lookup = _lookup(keys, classes)
+            atomic_save_npz(scores_file(folder.path, image_id), la=low.astype(np.float16),
+                            ha=high.astype(np.float16), values=lookup)
+            return combine_seeds(lookup[low.argmax(0)], lookup[high.argmax(0)]), method
         return process
 
     return map_images(folder, ctx.dataset(), ctx.runtime, make_process, f"seeds {ctx.split}")
 
 
+def scores_file(folder: Path, image_id: str) -> Path:
+    """``<id>.scores.npz``: ``la``, ``ha`` (K + 1, H, W) and ``values``, the mask value of each channel."""
+    return folder / f"{image_id}.scores.npz"
+
+
 def seed_label(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, classes: ClassSet,
                cfg: SeedConfig) -> tuple[np.ndarray, str]:
     """(seed label map (H, W) uint8 with 255 = unknown, name of the refinement that ran)."""
-    values = np.array([classes.mask_value(int(k)) for k in keys], dtype=np.uint8)
     if not classes.has_background:
+        values = np.array([classes.mask_value(int(k)) for k in keys], dtype=np.uint8)
         return _seed_without_background(image, cams, values, cfg)
-    low, method = _refined_argmax(image, cams, cfg.alpha_low, cfg)
-    high, _ = _refined_argmax(image, cams, cfg.alpha_high, cfg)
-    lookup = np.concatenate([[0], values]).astype(np.uint8)
-    seed = np.where(low > 0, lookup[low], IGNORE).astype(np.uint8)
+    (low, high), method = seed_scores(image, cams, cfg)
+    lookup = _lookup(keys, classes)
+    return combine_seeds(lookup[low.argmax(0)], lookup[high.argmax(0)]), method
+
+
+def seed_scores(image: np.ndarray, cams: np.ndarray, cfg: SeedConfig) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """Refined scores (K + 1, H, W), background first, with the weak (``alpha_low``) and the strong
+    (``alpha_high``) background; the name of the refinement that ran."""
+    low, method = _refined(image, cams, cfg.alpha_low, cfg)
+    high, _ = _refined(image, cams, cfg.alpha_high, cfg)
+    return (low, high), method
+
+
+def combine_seeds(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The seed (uint8, IGNORE where unsure) from the label maps (0 = background) of the two argmaxes:
+    foreground where the weak background loses, background where the strong background wins."""
+    seed = np.where(low > 0, low, IGNORE).astype(np.uint8)
     seed[high == 0] = 0
-    return seed, method
+    return seed
 
 
-def _refined_argmax(image: np.ndarray, cams: np.ndarray, alpha: float, cfg: SeedConfig) -> tuple[np.ndarray, str]:
+def _lookup(keys: np.ndarray, classes: ClassSet) -> np.ndarray:
+    """Mask value of each score channel: background, then the classes of ``keys``."""
+    return np.array([0] + [classes.mask_value(int(k)) for k in keys], dtype=np.uint8)
+
+
+def _refined(image: np.ndarray, cams: np.ndarray, alpha: float, cfg: SeedConfig) -> tuple[np.ndarray, str]:
     scores = background_cam(torch.from_numpy(cams), alpha).numpy()
-    probs, method = refine(image, scores / scores.sum(0, keepdims=True).clip(1e-8), cfg.refine, crf=cfg.crf_preset)
-    return probs.argmax(0), method
+    return refine(image, scores / scores.sum(0, keepdims=True).clip(1e-8), cfg.refine, crf=cfg.crf_preset)
 
 
 def _seed_without_background(image: np.ndarray, cams: np.ndarray, values: np.ndarray,
