@@ -21,9 +21,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from wsss.config import TrainConfig
 from wsss.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from wsss.engine.run_log import RunLog
-from wsss.progress import progress
 from wsss.engine.runtime import Runtime, barrier
 from wsss.io import remove_stale_temporaries
+from wsss.progress import progress
 
 StepFn = Callable[[nn.Module, dict[str, Any]], dict[str, Tensor]]
 

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from wsss.data import SegDataset
+from wsss.data.sources import read_cams
 from wsss.engine.evaluate import IGNORE_MODES, ConfusionMatrix, confident_pixels, format_table
-from wsss.progress import progress
 from wsss.io import DataFileError, atomic_write_text, read_label_png
 from wsss.ops.cam import cam_argmax, with_background
-from wsss.data.sources import read_cams
+from wsss.progress import progress
 
 
 def evaluate_cams(folder: Path, dataset: SegDataset, fixed: float, sweep: tuple[float, ...],

@@ -7,8 +7,8 @@ from wsss.data import SegDataset
 from wsss.engine.evaluate import format_table
 from wsss.methods.base import Product, Stage
 from wsss.stages.artifacts import ArtifactDir
-from wsss.stages.evaluation import cam_columns, confident_table, evaluate_cams, evaluate_labels
 from wsss.stages.context import StageContext
+from wsss.stages.evaluation import cam_columns, confident_table, evaluate_cams, evaluate_labels
 
 
 def score_stage(stage: Stage, output: Any, ctx: StageContext) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from wsss.constants import IGNORE
 from wsss.data import ClassSet
+from wsss.data.sources import read_cams
 from wsss.data.transforms import IMAGE_PAD, to_uint8
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.methods.psa.affinity import AFFINITY
@@ -24,7 +25,6 @@ from wsss.ops.affinity import full_precision, neighbor_offsets, source_crop
 from wsss.ops.crf import refine
 from wsss.ops.random_walk import background_cam, random_walk
 from wsss.stages.artifacts import ArtifactDir
-from wsss.data.sources import read_cams
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
 

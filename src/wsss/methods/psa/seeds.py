@@ -16,13 +16,13 @@ import torch
 from wsss.config import ConfigError
 from wsss.constants import IGNORE
 from wsss.data import ClassSet
+from wsss.data.sources import read_cams
 from wsss.data.transforms import to_uint8
 from wsss.io import atomic_save_npz
 from wsss.methods.psa.config import SeedConfig
 from wsss.ops.crf import refine
 from wsss.ops.random_walk import background_cam
 from wsss.stages.artifacts import ArtifactDir
-from wsss.data.sources import read_cams
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
 

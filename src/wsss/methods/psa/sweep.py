@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from wsss.data.sources import read_cams
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.evaluate import ConfusionMatrix
 from wsss.methods.base import Command
@@ -24,7 +25,6 @@ from wsss.methods.psa.config import PseudoConfig
 from wsss.methods.psa.pseudo import RandomWalker, affinity_net, class_probabilities
 from wsss.ops.random_walk import random_walk
 from wsss.stages.artifacts import ArtifactDir
-from wsss.data.sources import read_cams
 from wsss.stages.context import StageContext
 from wsss.stages.evaluation import ground_truth, update_metrics
 from wsss.stages.per_image import image_loader
