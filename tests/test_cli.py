@@ -125,3 +125,12 @@ def test_check_data_takes_the_dataset_folder_and_detects_its_layout(broken_voc, 
     assert str(jpeg) in err and str(mask) in err
     assert main(["check-data", "--quiet", str(root / "JPEGImages")]) == 1
     assert "not a dataset folder" in capsys.readouterr().err
+
+
+def test_eval_keeps_the_scores_of_each_folder_of_a_split_apart(run_args, tmp_path):
+    assert main(["seeds", "--quiet", *run_args]) == 0
+    run = tmp_path / "runs" / "t"
+    for folder in ("cams/train", "seeds/train"):
+        assert main(["eval", "--quiet", *run_args, "--path", str(run / folder)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "fixed" in metrics["eval/cams/train/train"] and "confident" in metrics["eval/seeds/train/train"]

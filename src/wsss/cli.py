@@ -207,7 +207,9 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         scores = evaluate_labels(folder, dataset, runtime.progress)
         print(labels_table(dataset.classes.names, folder.name, scores))
-    update_metrics(paths.metrics, f"eval/{folder.name}/{split}", scores)
+    inside = folder.resolve().is_relative_to(paths.root.resolve())
+    name = folder.resolve().relative_to(paths.root.resolve()).as_posix() if inside else folder.name
+    update_metrics(paths.metrics, f"eval/{name}/{split}", scores)  # e.g. eval/pseudo/train/train
     return 0
 
 

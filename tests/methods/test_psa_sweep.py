@@ -22,7 +22,7 @@ def test_sweep_cell_of_the_configured_walk_equals_the_pseudo_labels_score(run_ar
     metrics = json.loads((run / "metrics.json").read_text())
     sweep = metrics["sweep/pseudo/train"]
     assert sweep["alphas"] == [4, 16] and sweep["steps"] == [4, 16]
-    assert sweep["miou"][1][1] == pytest.approx(metrics["eval/train/train"]["as_error"]["miou"], abs=1e-9)
+    assert sweep["miou"][1][1] == pytest.approx(metrics["eval/pseudo/train/train"]["as_error"]["miou"], abs=1e-9)
 
 
 def test_sweep_trains_what_it_needs_and_refuses_outputs_of_another_config(run_args, tmp_path, capsys):
