@@ -141,3 +141,22 @@ def test_pooled_seed_labels_train_affinity_net_end_to_end(tmp_path, demo_root, f
     seeds = tmp_path / "runs" / "p" / "seeds" / "train"
     assert len(list(seeds.glob("*.scores.npz"))) == len(list(seeds.glob("*.png"))) == 16
     assert (tmp_path / "runs" / "p" / "checkpoints" / "aff.pt").is_file()
+
+
+def test_pooled_seed_labels_are_refused_before_any_stage_without_a_background_class(tmp_path, demo_root, fast_run,
+                                                                                     capsys, monkeypatch):
+    import shutil
+
+    from wsss.cli import main
+
+    root = tmp_path / "nobg"
+    shutil.copytree(demo_root, root)
+    (root / "demo.json").unlink()
+    names = (root / "classes.txt").read_text().split()
+    assert names[0] == "background"
+    (root / "classes.txt").write_text("\n".join(["ground", *names[1:]]))  # now no background class
+    monkeypatch.chdir(tmp_path)
+    args = [*fast_run, "data.kind=voc", f"data.root={root}", "data.labels=masks", "seeds.labels_at_stride=pooled"]
+    assert main(["run", "--quiet", *args]) == 1
+    assert "needs a dataset with a background class" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "demo" / "checkpoints").exists()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from wsss.data import ClassSet
     from wsss.stages.context import StageContext
     from wsss.stages.pipeline import Pipeline
 
@@ -71,13 +72,18 @@ class Command:
 
 @dataclass(frozen=True)
 class Method:
-    """A registered method: its config sections, ordered stages and extra commands."""
+    """A registered method: its config sections, ordered stages and extra commands.
+
+    ``check(cfg, classes)`` (optional) rejects settings that do not fit the dataset's classes
+    before any stage runs, instead of after the stages before the one that needs them.
+    """
 
     name: str
     summary: str
     stages: tuple[Stage, ...]
     sections: Mapping[str, type] = field(default_factory=dict)
     commands: tuple[Command, ...] = ()
+    check: Callable[[Any, "ClassSet"], None] | None = None
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``, or a KeyError listing this method's stages."""

@@ -36,6 +36,8 @@ class Pipeline:
         """Run the stages in order, up to and including ``until``; returns the outputs so far."""
         if until is not None:
             self.method.stage(until)  # an unknown stage fails before any work
+        if self.method.check is not None:
+            self.method.check(self.cfg, self.context(self.method.stages[0]).dataset().classes)
         for stage in self.method.stages:
             self.run_stage(stage)
             if stage.name == until:

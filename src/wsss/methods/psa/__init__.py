@@ -12,7 +12,7 @@ from wsss.methods.base import CAMS, PREDICTIONS, Method, Product, Stage
 from wsss.methods.psa.affinity import train_affinity
 from wsss.methods.psa.config import AffConfig, PseudoConfig, SeedConfig
 from wsss.methods.psa.pseudo import make_pseudo_labels
-from wsss.methods.psa.seeds import make_seeds
+from wsss.methods.psa.seeds import check_seed_settings, make_seeds
 from wsss.methods.psa.sweep import SWEEP_COMMAND
 from wsss.stages.cams import compute_cams
 from wsss.stages.classification import train_classifier
@@ -43,4 +43,5 @@ METHOD = Method(
               section="seg", split="val", produces=PREDICTIONS),
     ),
     commands=(SWEEP_COMMAND,),
+    check=check_seed_settings,
 )

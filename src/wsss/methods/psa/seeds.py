@@ -9,6 +9,7 @@ Without a background class: the refined argmax class where the top CAM exceeds
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,8 +39,6 @@ def make_seeds(cfg: SeedConfig, ctx: StageContext) -> ArtifactDir:
     cams = ctx.outputs["cams"]
     folder = ArtifactDir(ctx.paths.labels(SEEDS, ctx.split), ctx.fingerprint(cams=cams.meta, seeds=cfg), ".png")
     classes = ctx.dataset().classes
-    if cfg.labels_at_stride == "pooled" and not classes.has_background:
-        raise ConfigError("seeds.labels_at_stride=pooled needs a dataset with a background class")
 
     def make_process() -> Process:
         def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
@@ -54,6 +53,13 @@ def make_seeds(cfg: SeedConfig, ctx: StageContext) -> ArtifactDir:
         return process
 
     return map_images(folder, ctx.dataset(), ctx.runtime, make_process, f"seeds {ctx.split}")
+
+
+def check_seed_settings(cfg: Any, classes: ClassSet) -> None:
+    """PSA's settings that need a background class, refused before any stage runs."""
+    if cfg.seeds.labels_at_stride == "pooled" and not classes.has_background:
+        raise ConfigError("seeds.labels_at_stride=pooled needs a dataset with a background class "
+                          "(the weak/strong background scores); use nearest")
 
 
 def scores_file(folder: Path, image_id: str) -> Path:
