@@ -8,7 +8,7 @@ from typing import Any
 from torch import nn
 
 from wsss.config import RunConfig, to_dict
-from wsss.data import SegDataset, build_dataset, check_dataset
+from wsss.data import ClassSet, SegDataset, build_dataset, check_dataset
 from wsss.engine.runtime import Runtime
 from wsss.models.factory import create_model
 from wsss.stages.common import DataProblemsError, fingerprint, format_problems
@@ -45,6 +45,11 @@ class StageContext:
                 raise DataProblemsError(format_problems(problems, self.cfg.data.root, split or self.split))
         dataset.raise_problems()
         return dataset
+
+    @property
+    def classes(self) -> ClassSet:
+        """The dataset's classes, read from its index (its problems are raised by ``dataset()``)."""
+        return self._indexed(self.split).classes
 
     def fingerprint(self, split: str | None = None, **parts: Any) -> dict[str, Any]:
         """What this stage's outputs depend on: the data config, the dataset's identity, ``parts``."""

@@ -37,7 +37,7 @@ class Pipeline:
         if until is not None:
             self.method.stage(until)  # an unknown stage fails before any work
         if self.method.check is not None:
-            self.method.check(self.cfg, self.context(self.method.stages[0]).dataset().classes)
+            self.method.check(self.cfg, self.context(self.method.stages[0]).classes)
         for stage in self.method.stages:
             self.run_stage(stage)
             if stage.name == until:
