@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from wsss.config import ConfigError, RunConfig, load_config, save_config
-from wsss.data import build_dataset, check_dataset, detect_layout, generate_demo
+from wsss.data import build_dataset, detect_layout, generate_demo
 from wsss.engine.checkpoint import CheckpointError
 from wsss.engine.runtime import Runtime, create_runtime
 from wsss.engine.trainer import NonFiniteLossError
@@ -22,7 +22,7 @@ from wsss.io import DataFileError
 from wsss.methods import all_methods, get_method
 from wsss.methods.base import Command, Method, Stage
 from wsss.stages.artifacts import ArtifactMismatchError
-from wsss.stages.common import DataProblemsError, format_problems
+from wsss.stages.common import raise_file_problems
 from wsss.stages.pipeline import Pipeline
 
 # Errors whose message tells the user what to fix; they are printed without a traceback
@@ -129,9 +129,7 @@ def _check_data(args: argparse.Namespace) -> int:
         show = runtime.progress
     split = args.split or cfg.data.train_split
     dataset = build_dataset(cfg.data, split, strict=False, progress=show)
-    problems = check_dataset(dataset, progress=show)
-    if problems:
-        raise DataProblemsError(format_problems(problems, cfg.data.root, split))
+    raise_file_problems(dataset, cfg.data.root, split, show)
     print(f"{cfg.data.root} split '{split}': {len(dataset)} images, "
           f"{dataset.classes.num_foreground} classes, masks: {'yes' if dataset.has_masks else 'no'}; no problems found")
     counts = sum(dataset.labels_of(i) for i in dataset.ids)

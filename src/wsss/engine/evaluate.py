@@ -95,10 +95,10 @@ def format_table(class_names: Sequence[str], columns: dict[str, Sequence[float]]
     header = "| class | " + " | ".join(columns) + " |"
     rule = "|---|" + "---:|" * len(columns)
     rows = [
-        f"| {name} | " + " | ".join(_pct(col[i]) for col in columns.values()) + " |"
+        f"| {name} | " + " | ".join(percent(col[i]) for col in columns.values()) + " |"
         for i, name in enumerate(class_names)
     ]
-    mean = "| **mIoU** | " + " | ".join(f"**{_pct(_nanmean(col))}**" for col in columns.values()) + " |"
+    mean = "| **mIoU** | " + " | ".join(f"**{percent(_nanmean(col))}**" for col in columns.values()) + " |"
     return "\n".join([header, rule, *rows, mean])
 
 
@@ -107,5 +107,6 @@ def _nanmean(values: Sequence[float]) -> float:
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else math.nan
 
 
-def _pct(value: float) -> str:
+def percent(value: float | None) -> str:
+    """A score as a percentage with one decimal; '-' for a missing (None or NaN) one."""
     return "-" if value is None or math.isnan(value) else f"{100 * value:.1f}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from wsss.config import DataConfig, TrainConfig, to_dict
-from wsss.data import SegDataset
+from wsss.data import SegDataset, check_dataset
 from wsss.data.augmented import AugmentedDataset
 from wsss.data.sources import FloatMaps, LabelMaps
 from wsss.data.transforms import TrainTransform
@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 
 class DataProblemsError(DataFileError):
     """A dataset with problems; the message lists every one with its path."""
+
+
+def raise_file_problems(dataset: SegDataset, root: str, split: str, progress: bool = True) -> None:
+    """Decode every file of ``dataset``; a DataProblemsError listing every problem found, if any."""
+    problems = check_dataset(dataset, progress=progress)
+    if problems:
+        raise DataProblemsError(format_problems(problems, root, split))
 
 
 def format_problems(problems: list, root: str, split: str) -> str:

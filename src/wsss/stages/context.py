@@ -8,10 +8,10 @@ from typing import Any
 from torch import nn
 
 from wsss.config import RunConfig, to_dict
-from wsss.data import ClassSet, SegDataset, build_dataset, check_dataset
+from wsss.data import ClassSet, SegDataset, build_dataset
 from wsss.engine.runtime import Runtime
 from wsss.models.factory import create_model
-from wsss.stages.common import DataProblemsError, fingerprint, format_problems
+from wsss.stages.common import fingerprint, raise_file_problems
 from wsss.stages.layout import RunPaths
 
 
@@ -40,9 +40,7 @@ class StageContext:
         """
         dataset = self._indexed(split or self.split)
         if check:
-            problems = check_dataset(dataset, progress=self.runtime.progress)
-            if problems:
-                raise DataProblemsError(format_problems(problems, self.cfg.data.root, split or self.split))
+            raise_file_problems(dataset, self.cfg.data.root, split or self.split, self.runtime.progress)
         dataset.raise_problems()
         return dataset
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 
 from wsss.data import SegDataset
 from wsss.data.sources import read_cams
-from wsss.engine.evaluate import IGNORE_MODES, ConfusionMatrix, confident_pixels, format_table
+from wsss.engine.evaluate import IGNORE_MODES, ConfusionMatrix, confident_pixels, format_table, percent
 from wsss.io import DataFileError, atomic_write_text, read_label_png
 from wsss.ops.cam import cam_argmax, with_background
 from wsss.progress import progress
@@ -68,12 +67,8 @@ def confident_table(rows: dict[str, dict[str, float]]) -> str:
     names = ("fg_precision", "fg_recall", "bg_precision", "bg_recall", "ignored")
     lines = ["| labelled pixels | " + " | ".join(n.replace("_", " ") for n in names) + " |",
              "|---|" + "---:|" * len(names)]
-    lines += [f"| {row} | " + " | ".join(_percent(scores[n]) for n in names) + " |" for row, scores in rows.items()]
+    lines += [f"| {row} | " + " | ".join(percent(scores[n]) for n in names) + " |" for row, scores in rows.items()]
     return "\n".join(lines)
-
-
-def _percent(value: float) -> str:
-    return "-" if math.isnan(value) else f"{100 * value:.1f}"
 
 
 def update_metrics(path: Path, key: str, value: dict[str, Any]) -> None:

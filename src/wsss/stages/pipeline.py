@@ -74,6 +74,6 @@ class Pipeline:
             update_metrics(self.paths.metrics, key, value)
         update_metrics(self.paths.metrics, "timings_s", self.seconds)
         products = {s.produces.key: s.produces for s in self.method.stages if s.produces}
-        classes = self.context(self.method.stages[0]).dataset().classes
+        classes = self.context(self.method.stages[0]).classes
         print(results_table(classes.names, products, scores))
         return {**scores, "timings_s": self.seconds}

@@ -43,13 +43,8 @@ def make_seeds(cfg: SeedConfig, ctx: StageContext) -> ArtifactDir:
     def make_process() -> Process:
         def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
             cam, keys = read_cams(cams.file(image_id))
-            if cfg.labels_at_stride == "nearest":
-                return seed_label(to_uint8(image), cam, keys, classes, cfg)
-            (low, high), method = seed_scores(to_uint8(image), cam, cfg)
-            lookup = _lookup(keys, classes)
-            atomic_save_npz(scores_file(folder.path, image_id), la=low.astype(np.float16),
-                            ha=high.astype(np.float16), values=lookup)
-            return combine_seeds(lookup[low.argmax(0)], lookup[high.argmax(0)]), method
+            keep = scores_file(folder.path, image_id) if cfg.labels_at_stride == "pooled" else None
+            return seed_label(to_uint8(image), cam, keys, classes, cfg, keep_scores=keep)
         return process
 
     return map_images(folder, ctx.dataset(), ctx.runtime, make_process, f"seeds {ctx.split}")
@@ -67,14 +62,19 @@ def scores_file(folder: Path, image_id: str) -> Path:
     return folder / f"{image_id}.scores.npz"
 
 
-def seed_label(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, classes: ClassSet,
-               cfg: SeedConfig) -> tuple[np.ndarray, str]:
-    """(seed label map (H, W) uint8 with 255 = unknown, name of the refinement that ran)."""
+def seed_label(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, classes: ClassSet, cfg: SeedConfig,
+               keep_scores: Path | None = None) -> tuple[np.ndarray, str]:
+    """(seed label map (H, W) uint8 with 255 = unknown, name of the refinement that ran).
+
+    ``keep_scores``: also write the refined scores there (see ``scores_file``), atomically.
+    """
     if not classes.has_background:
         values = np.array([classes.mask_value(int(k)) for k in keys], dtype=np.uint8)
         return _seed_without_background(image, cams, values, cfg)
     (low, high), method = seed_scores(image, cams, cfg)
     lookup = _lookup(keys, classes)
+    if keep_scores is not None:
+        atomic_save_npz(keep_scores, la=low.astype(np.float16), ha=high.astype(np.float16), values=lookup)
     return combine_seeds(lookup[low.argmax(0)], lookup[high.argmax(0)]), method
 
 
