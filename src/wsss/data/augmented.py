@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from wsss.data.base import SegDataset
-from wsss.data.sources import FloatMaps, LabelMaps
+from wsss.data.sources import FloatMaps, LabelMaps, Source
 from wsss.io import read_image
 
 RESERVED = ("image", "labels", "id")  # item keys a source name must not take
@@ -30,7 +30,7 @@ class AugmentedDataset(Dataset):
     """
 
     def __init__(self, dataset: SegDataset, transform: Callable[..., dict[str, Any]], seed: int,
-                 sources: Mapping[str, LabelMaps | FloatMaps] | None = None) -> None:
+                 sources: Mapping[str, Source] | None = None) -> None:
         self.sources = dict(sources or {})
         taken = [name for name in self.sources if name in RESERVED]
         if taken:

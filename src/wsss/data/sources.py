@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -16,6 +17,15 @@ from PIL import Image, UnidentifiedImageError
 from wsss.io import DataFileError, read_label_png
 
 FLOAT_SUFFIXES = (".png", ".npz")
+
+
+class Source(Protocol):
+    """A per-image training target read by id: ``kind`` is ``label`` (resized nearest, padded
+    IGNORE) or ``map`` (bilinear, padded 0); an optional ``finish(tensor)`` runs after the crop."""
+
+    kind: str
+
+    def __call__(self, image_id: str) -> np.ndarray: ...
 
 
 class LabelMaps:

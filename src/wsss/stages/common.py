@@ -11,7 +11,7 @@ from torch import nn
 from wsss.config import DataConfig, TrainConfig, to_dict
 from wsss.data import SegDataset, check_dataset
 from wsss.data.augmented import AugmentedDataset
-from wsss.data.sources import FloatMaps, LabelMaps
+from wsss.data.sources import Source
 from wsss.data.transforms import TrainTransform
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.run_log import RunLog
@@ -70,7 +70,6 @@ def train_geometry(data: DataConfig, cfg: TrainConfig) -> tuple[int, tuple[int, 
 
 
 NetAndStep = Callable[[SegDataset], tuple[nn.Module, StepFn]]
-Source = LabelMaps | FloatMaps
 
 
 def train_stage(ctx: StageContext, cfg: TrainConfig, build: NetAndStep, *, out: Path, meta: dict[str, Any],

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from wsss.config import TrainConfig
 from wsss.constants import IGNORE
-from wsss.data.sources import LabelMaps
+from wsss.data.sources import LabelMaps, Source
 from wsss.data.transforms import to_uint8
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.trainer import StepFn
@@ -26,7 +26,7 @@ from wsss.models.factory import model_from_checkpoint
 from wsss.ops.cam import multiscale_maps
 from wsss.ops.crf import refine
 from wsss.stages.artifacts import ArtifactDir
-from wsss.stages.common import Source, train_stage
+from wsss.stages.common import train_stage
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
 
