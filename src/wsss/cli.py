@@ -141,7 +141,9 @@ def _check_data(args: argparse.Namespace) -> int:
 def _methods(args: argparse.Namespace) -> int:
     for method in all_methods():
         print(f"{method.name}: {method.summary}")
-        print(f"  stages:   {' -> '.join(method.stage_names)}")
+        stages = [f"[{stage.name}]" if stage.when else stage.name for stage in method.stages]
+        print(f"  stages:   {' -> '.join(stages)}  ([...]: only when a setting needs it)"
+              if any(stage.when for stage in method.stages) else f"  stages:   {' -> '.join(stages)}")
         print(f"  sections: {', '.join(method.sections) or '-'} (beside the shared ones)")
         if method.commands:
             print(f"  commands: {', '.join(c.name for c in method.commands)}")

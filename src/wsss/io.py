@@ -92,6 +92,12 @@ def write_label_png(path: str | Path, label: np.ndarray, palette: list[int]) -> 
     atomic_write(path, lambda handle: img.save(handle, format="PNG"))
 
 
+def write_grey_png(path: str | Path, values: np.ndarray) -> None:
+    """Save a map (H, W) of values in [0, 1] as an 8-bit greyscale PNG, atomically."""
+    img = Image.fromarray((np.clip(values, 0, 1) * 255).round().astype(np.uint8), mode="L")
+    atomic_write(path, lambda handle: img.save(handle, format="PNG"))
+
+
 def _open(path: str | Path, load: bool = True) -> Image.Image:
     path = Path(path)
     if not path.is_file():

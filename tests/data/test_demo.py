@@ -95,3 +95,22 @@ def test_class_plan_is_balanced_with_one_to_three_distinct_classes():
     counts = Counter(cls for classes in plan for cls in classes)
     assert max(counts.values()) - min(counts.values()) <= 2
     assert Counter(len(c) for c in plan).keys() == {1, 2, 3}
+
+
+def test_the_imitated_detector_finds_most_objects_but_not_perfectly(tmp_path: Path):
+    from PIL import Image
+
+    from wsss.io import read_label_png
+
+    root = generate_demo(tmp_path / "demo", DemoConfig(num_train=24, num_val=4, size=96))
+    ious = []
+    for mask_path in sorted((root / "SegmentationClass").glob("*.png")):
+        with Image.open(root / "saliency" / mask_path.name) as img:
+            assert img.mode == "L"
+            salient = np.asarray(img) > 127
+        mask = read_label_png(mask_path)
+        assert salient.shape == mask.shape
+        objects = (mask > 0) & (mask < 255)
+        ious.append((salient & objects).sum() / max((salient | objects).sum(), 1))
+    assert 0.6 < np.mean(ious) < 0.95  # a usable detector with a detector's errors
+    assert min(ious) < 0.6  # some maps miss an object or add a false blob

@@ -77,7 +77,7 @@ def test_a_method_stage_is_a_sub_command(toy, run_args, tmp_path):
 def test_wsss_methods_lists_every_method_and_its_stages(toy, capsys):
     assert main(["methods"]) == 0
     out = capsys.readouterr().out
-    assert "psa:" in out and "train-cls -> cams -> seeds -> train-aff -> pseudo -> train-seg -> predict" in out
+    assert "psa:" in out and "train-cls -> cams -> [saliency] -> seeds -> train-aff -> pseudo -> train-seg -> predict" in out
     assert "toy:" in out and "toy-label -> toy-predict" in out
 
 

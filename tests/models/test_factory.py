@@ -4,6 +4,7 @@ import torch
 
 from wsss.engine.checkpoint import CheckpointError
 from wsss.models.affinity_net import AffinityNet
+from wsss.models.auxsegnet import AuxSegNet
 from wsss.models.backbones import create_backbone
 from wsss.models.base import TaskNet
 from wsss.models.cam_net import CAMNet
@@ -14,6 +15,7 @@ CASES = {
     "cam": (CAMNet, {"num_classes": 3, "dropout": 0.3}),
     "affinity": (AffinityNet, {"dims": (8, 16, 32)}),
     "segmentation": (SegNet, {"num_classes": 3, "head": "aspp", "head_channels": 16}),
+    "auxsegnet": (AuxSegNet, {"num_classes": 3, "channels": 8, "frozen": ["stem"]}),
 }
 
 
@@ -30,7 +32,7 @@ def is_plain(value) -> bool:
 
 
 def test_available_models_lists_the_built_in_kinds():
-    assert available_models() == ["affinity", "cam", "segmentation"]
+    assert available_models() == ["affinity", "auxsegnet", "cam", "segmentation"]
 
 
 @pytest.mark.parametrize("kind", CASES)

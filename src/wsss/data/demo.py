@@ -6,6 +6,11 @@ background), carrying a small class-specific DISCRIMINATIVE PART (a two-colour p
 8-14% of the body). The mask labels the whole body with the class. A classifier learns the
 parts, so its CAMs cover a fraction of each object, and affinity / random-walk methods have a
 real body to recover. Backgrounds are multi-tone, noisy and differ per image.
+
+``saliency/<id>.png`` imitates an off-the-shelf salient-object detector, so methods that take
+saliency (AuxSegNet) run offline on the demo: the objects' bodies, blurred, with a detector's
+errors drawn at random (an object missed, a bite out of one, a false blob on the background) and
+noise. It is made from the shapes, not learned: it proves the plumbing, not a detector.
 """
 from __future__ import annotations
 
@@ -18,17 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from wsss.config import DemoConfig
 from wsss.data.classes import BACKGROUND, voc_palette
 from wsss.io import DataFileError, atomic_write_text, write_label_png
 
-VERSION = 2  # bump when scenes change, so stale demo sets are regenerated
+VERSION = 3  # bump when scenes change, so stale demo sets are regenerated
 BODY_DIAMETER = (0.45, 0.7)  # of the image side: large next to the CAM's blur, as in photos
 PART_AREA = (0.08, 0.14)  # of the body: the classifier's evidence covers a small part of it
 OBJECTS_PER_IMAGE = {1: 0.45, 2: 0.4, 3: 0.15}  # a third object shrinks to fit
 MANIFEST = "demo.json"
+# The imitated detector's errors, per object (missed, bitten) and per image (a false blob)
+SALIENCY_MISS, SALIENCY_BITE, SALIENCY_FALSE_BLOB = 0.1, 0.3, 0.25
 PATTERNS = ("stripes", "checker", "dots", "rings", "grid", "zigzag")
 PART_COLOURS = (  # (name, pattern colour, ground colour)
     ("red", (225, 25, 30), (250, 245, 235)),
@@ -129,7 +136,7 @@ def _paint(image: np.ndarray, region: np.ndarray, win: Window, texture: np.ndarr
 
 def _write_dataset(out: Path, cfg: DemoConfig) -> None:
     names = class_names(cfg.num_classes)
-    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation", "saliency"):
         (out / folder).mkdir(parents=True)
     (out / "classes.txt").write_text("\n".join([BACKGROUND, *names]) + "\n")
     plan = _class_plan(np.random.default_rng(cfg.seed), cfg.num_train + cfg.num_val, cfg.num_classes)
@@ -139,8 +146,31 @@ def _write_dataset(out: Path, cfg: DemoConfig) -> None:
         scene = make_scene(np.random.default_rng([cfg.seed, index]), cfg.size, classes)
         Image.fromarray(scene.image).save(out / "JPEGImages" / f"{id}.jpg", quality=95, subsampling=0)
         write_label_png(out / "SegmentationClass" / f"{id}.png", scene.mask, palette)
+        saliency = imitate_detector(np.random.default_rng([cfg.seed, index, 1]), scene)
+        Image.fromarray(saliency, "L").save(out / "saliency" / f"{id}.png")
     for split, split_ids in (("train", ids[: cfg.num_train]), ("val", ids[cfg.num_train:])):
         (out / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(f"{i}\n" for i in split_ids))
+
+
+def imitate_detector(rng: np.random.Generator, scene: Scene) -> np.ndarray:
+    """A detector-like saliency map (S, S) uint8 of ``scene``: blurred bodies with random errors."""
+    size = scene.mask.shape[0]
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    salient = np.zeros((size, size), np.float32)
+    for obj in scene.objects:
+        if rng.random() < SALIENCY_MISS:
+            continue
+        body = obj.body.copy()
+        if rng.random() < SALIENCY_BITE:
+            cy, cx = np.argwhere(body)[rng.integers(body.sum())]
+            body &= (yy - cy) ** 2 + (xx - cx) ** 2 > (0.15 * size) ** 2
+        salient[body] = rng.uniform(0.7, 1.0)
+    if rng.random() < SALIENCY_FALSE_BLOB:
+        blob = _blob(rng, yy, xx, rng.uniform(0.1, 0.25) * size)
+        salient = np.maximum(salient, blob * rng.uniform(0.4, 0.8))
+    blurred = Image.fromarray((salient * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(size / 40))
+    noisy = np.asarray(blurred, np.float32) + rng.normal(0, 8, (size, size))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def _class_plan(rng: np.random.Generator, num_images: int, num_classes: int) -> list[list[int]]:

@@ -48,7 +48,8 @@ class Stage:
     ``split`` is the split it works on (``train`` or ``val``: ``data.train_split`` or
     ``data.val_split``); ``any_split`` lets its command take ``--split``. Its outputs (an
     ``ArtifactDir``, a checkpoint path, or a list of them) are what later stages read from
-    ``ctx.outputs[name]``.
+    ``ctx.outputs[name]``. ``when(cfg)`` (optional) says whether a whole run needs the stage
+    (e.g. saliency only when a setting uses it); its own sub-command always runs it.
     """
 
     name: str
@@ -58,6 +59,7 @@ class Stage:
     split: str = "train"
     produces: Product | None = None
     any_split: bool = False
+    when: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)

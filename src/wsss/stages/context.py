@@ -62,10 +62,12 @@ class StageContext:
             self.datasets[split] = build_dataset(self.cfg.data, split, strict=False, progress=self.runtime.progress)
         return self.datasets[split]
 
-    def create_model(self, kind: str, *, pretrained: bool | None = None, **kwargs: Any) -> nn.Module:
-        """A task network on the run's backbone (``models.factory``); ImageNet weights unless told not to."""
+    def create_model(self, kind: str, *, pretrained: bool | None = None, output_stride: int | None = None,
+                     **kwargs: Any) -> nn.Module:
+        """A task network on the run's backbone (``models.factory``) at ``model.output_stride`` unless
+        given another; ImageNet weights unless told not to."""
         model = self.cfg.model
-        return create_model(kind, backbone=model.backbone, output_stride=model.output_stride,
+        return create_model(kind, backbone=model.backbone, output_stride=output_stride or model.output_stride,
                             pretrained=model.pretrained if pretrained is None else pretrained,
                             weights=model.weights, **kwargs)
 

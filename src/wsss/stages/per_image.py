@@ -2,8 +2,8 @@
 
 A stage supplies ``make_process()``, called only when there is work to do (so a finished folder
 costs no network load), returning ``process(id, image, labels) -> (output, note)``. ``output``
-is a label map (H, W) uint8, written as a palette PNG, or a dict of arrays, written as ``.npz``,
-as the folder's suffix says; ``note`` (e.g. the refinement that ran, or None) is gathered into
+is a label map (H, W) uint8, written as a palette PNG, a float map (H, W) in [0, 1], written as
+an 8-bit greyscale PNG, or a dict of arrays, written as ``.npz``, as the folder's suffix says; ``note`` (e.g. the refinement that ran, or None) is gathered into
 the manifest. The manifest is written last, once every rank has written its share.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from wsss.data import SegDataset
 from wsss.data.transforms import to_tensor
 from wsss.engine.runtime import Runtime
-from wsss.io import atomic_save_npz, read_image, write_label_png
+from wsss.io import atomic_save_npz, read_image, write_grey_png, write_label_png
 from wsss.progress import progress
 from wsss.stages.artifacts import ArtifactDir
 
@@ -48,6 +48,8 @@ def map_images(folder: ArtifactDir, dataset: SegDataset, runtime: Runtime, make_
 def _write(folder: ArtifactDir, image_id: str, output: Any, dataset: SegDataset) -> None:
     if folder.suffix == ".npz":
         atomic_save_npz(folder.file(image_id), **output)
+    elif np.issubdtype(output.dtype, np.floating):
+        write_grey_png(folder.file(image_id), output)
     else:
         write_label_png(folder.file(image_id), output, dataset.classes.palette())
 

@@ -39,7 +39,8 @@ class Pipeline:
         if self.method.check is not None:
             self.method.check(self.cfg, self.context(self.method.stages[0]).classes)
         for stage in self.method.stages:
-            self.run_stage(stage)
+            if stage.name == until or stage.when is None or stage.when(self.cfg):
+                self.run_stage(stage)
             if stage.name == until:
                 break
         return self.outputs

@@ -24,7 +24,7 @@ from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.trainer import StepFn
 from wsss.models.factory import model_from_checkpoint
 from wsss.ops.cam import multiscale_maps
-from wsss.ops.crf import refine
+from wsss.ops.crf import refine as refine_probs
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.common import train_stage
 from wsss.stages.context import StageContext
@@ -74,19 +74,27 @@ def predict_segmentation(seg: SegConfig, ctx: StageContext) -> list[ArtifactDir]
         net = model_from_checkpoint(state).to(ctx.runtime.device).eval()
         return lambda x: F.softmax(net(x), 1)
 
-    return [predict(seg, ctx, probabilities, state["meta"], multiscale=ms) for ms in (False, True)]
+    return predict_both(ctx, probabilities, state["meta"], scales=seg.scales, refine=seg.refine)
 
 
-def predict(seg: SegConfig, ctx: StageContext, probabilities: Callable[[], ProbabilityFn], source: dict[str, Any],
-            *, multiscale: bool) -> ArtifactDir:
+def predict_both(ctx: StageContext, probabilities: Callable[[], ProbabilityFn], source: dict[str, Any], *,
+                 scales: tuple[float, ...], refine: str, crf: str = "psa") -> list[ArtifactDir]:
+    """Single-scale, then multi-scale + flip predictions of any network (see ``predict``)."""
+    return [predict(ctx, probabilities, source, scales=scales, refine=refine, crf=crf, multiscale=ms)
+            for ms in (False, True)]
+
+
+def predict(ctx: StageContext, probabilities: Callable[[], ProbabilityFn], source: dict[str, Any], *,
+            scales: tuple[float, ...], refine: str, crf: str = "psa", multiscale: bool) -> ArtifactDir:
     """Write ``preds/<split>-<ss|ms>[-refinement]/<id>.png`` label maps from any network.
 
     ``probabilities()`` builds the network's probability function (only when there is work);
-    ``source`` is the fingerprint of what trained it.
+    ``source`` is the fingerprint of what trained it; ``refine`` (crf | par | none) runs on the
+    probabilities, the CRF with the ``crf`` preset.
     """
-    scales = seg.scales if multiscale else (1.0,)
-    name = f"{ctx.split}-{'ms' if multiscale else 'ss'}" + ("" if seg.refine == "none" else f"-{seg.refine}")
-    meta = ctx.fingerprint(network=source, scales=list(scales), flip=multiscale, refine=seg.refine)
+    scales = scales if multiscale else (1.0,)
+    name = f"{ctx.split}-{'ms' if multiscale else 'ss'}" + ("" if refine == "none" else f"-{refine}")
+    meta = ctx.fingerprint(network=source, scales=list(scales), flip=multiscale, refine=refine, crf=crf)
     folder = ArtifactDir(ctx.paths.preds(name), meta, ".png")
 
     def make_process() -> Process:
@@ -96,8 +104,8 @@ def predict(seg: SegConfig, ctx: StageContext, probabilities: Callable[[], Proba
             scores = multiscale_maps(probs_of, image.to(ctx.runtime.device), scales, multiscale)
             probs = (scores / scores.sum(0, keepdim=True)).cpu().numpy()
             method = None
-            if seg.refine != "none":
-                probs, method = refine(to_uint8(image), probs, seg.refine)
+            if refine != "none":
+                probs, method = refine_probs(to_uint8(image), probs, refine, crf=crf)
             return probs.argmax(0).astype(np.uint8), method
         return process
 

@@ -1,6 +1,6 @@
 """AffinityNet / PSA (Ahn & Kwak, CVPR 2018) as a list of stages.
 
-classifier -> CAMs -> seeds (confident fg/bg, refined) -> AffinityNet -> random walk ->
+classifier -> CAMs -> [saliency] -> seeds (confident fg/bg, refined) -> AffinityNet -> random walk ->
 pseudo labels -> segmentation network -> prediction on val. Each stage skips itself when its
 outputs are complete for the same configuration, so ``wsss run`` resumes where it stopped.
 """
@@ -17,6 +17,7 @@ from wsss.methods.psa.sweep import SWEEP_COMMAND
 from wsss.stages.cams import compute_cams
 from wsss.stages.classification import train_classifier
 from wsss.stages.context import StageContext
+from wsss.stages.saliency import SaliencyConfig, compute_saliency
 from wsss.stages.segmentation import SegConfig, predict_segmentation, train_segmentation
 
 
@@ -27,11 +28,13 @@ def _train_segmentation(seg: SegConfig, ctx: StageContext) -> Path:
 METHOD = Method(
     name="psa",
     summary="AffinityNet (Ahn & Kwak, CVPR 2018): CAM seeds -> learned affinities -> random walk -> seg net",
-    sections={"seeds": SeedConfig, "aff": AffConfig, "pseudo": PseudoConfig, "seg": SegConfig},
+    sections={"saliency": SaliencyConfig, "seeds": SeedConfig, "aff": AffConfig, "pseudo": PseudoConfig, "seg": SegConfig},
     stages=(
         Stage("train-cls", train_classifier, "train the classification network on image labels", section="cls"),
         Stage("cams", compute_cams, "multi-scale CAMs of a split (trains the classifier first if needed)",
               section="cam", produces=CAMS, any_split=True),
+        Stage("saliency", compute_saliency, "salient-object maps of a split (for seeds.saliency)",
+              section="saliency", any_split=True, when=lambda cfg: cfg.seeds.saliency),
         Stage("seeds", make_seeds, "confident fg/bg seeds from the CAMs (refined by CRF or PAR)", section="seeds",
               produces=Product("seeds", "labels", "seeds {name} (confident px only)", ignore_mode="excluded")),
         Stage("train-aff", train_affinity, "train AffinityNet on the seeds", section="aff"),

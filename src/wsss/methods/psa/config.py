@@ -22,6 +22,10 @@ class SeedConfig:
     # How AffinityNet's labels reach its stride-8 grid: nearest sampling of the seed label, or the
     # refined scores average-pooled by 8 after the crop, then argmax (the authors' code)
     labels_at_stride: str = "nearest"
+    # Keep only the seeds a salient-object model agrees with (``wsss.ops.saliency``; not in the
+    # paper): fg where salient, bg where not. Needs a background class and nearest labels.
+    saliency: bool = False
+    saliency_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         check_choice("seeds.labels_at_stride", self.labels_at_stride, ("nearest", "pooled"))

@@ -4,7 +4,9 @@ With a background class: the CAMs with a weak background ``(1 - max)^alpha_low``
 (CRF) and their argmax marks confident foreground; with a strong background
 ``(1 - max)^alpha_high`` the argmax marks confident background; the rest is ignored (255).
 Without a background class: the refined argmax class where the top CAM exceeds
-``fg_threshold``, else ignored. Written at image size as palette PNGs.
+``fg_threshold``, else ignored. With ``saliency: true`` only the seeds a salient-object map agrees
+with are kept (foreground where salient, background where not). Written at image size as
+palette PNGs.
 """
 from __future__ import annotations
 
@@ -17,15 +19,17 @@ import torch
 from wsss.config import ConfigError
 from wsss.constants import IGNORE
 from wsss.data import ClassSet
-from wsss.data.sources import read_cams
+from wsss.data.sources import FloatMaps, read_cams
 from wsss.data.transforms import to_uint8
 from wsss.io import atomic_save_npz
 from wsss.methods.psa.config import SeedConfig
 from wsss.ops.crf import refine
 from wsss.ops.random_walk import background_cam
+from wsss.ops.saliency import agree_with_saliency
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
+from wsss.stages.saliency import SALIENCY
 
 SEEDS = "seeds"  # seeds/<split>/
 
@@ -37,24 +41,37 @@ def make_seeds(cfg: SeedConfig, ctx: StageContext) -> ArtifactDir:
     ``<id>.scores.npz`` beside it, first, so a written PNG always has its scores.
     """
     cams = ctx.outputs["cams"]
-    folder = ArtifactDir(ctx.paths.labels(SEEDS, ctx.split), ctx.fingerprint(cams=cams.meta, seeds=cfg), ".png")
+    saliency = ctx.outputs[SALIENCY] if cfg.saliency else None
+    inputs = {"cams": cams.meta} | ({"saliency": saliency.meta} if saliency else {})
+    folder = ArtifactDir(ctx.paths.labels(SEEDS, ctx.split), ctx.fingerprint(**inputs, seeds=cfg), ".png")
     classes = ctx.dataset().classes
 
     def make_process() -> Process:
         def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
             cam, keys = read_cams(cams.file(image_id))
             keep = scores_file(folder.path, image_id) if cfg.labels_at_stride == "pooled" else None
-            return seed_label(to_uint8(image), cam, keys, classes, cfg, keep_scores=keep)
+            seed, method = seed_label(to_uint8(image), cam, keys, classes, cfg, keep_scores=keep)
+            if saliency is None:
+                return seed, method
+            salient = FloatMaps(saliency.path)(image_id)[0]
+            return agree_with_saliency(seed, salient, cfg.saliency_threshold), f"{method}+saliency"
         return process
 
     return map_images(folder, ctx.dataset(), ctx.runtime, make_process, f"seeds {ctx.split}")
 
 
 def check_seed_settings(cfg: Any, classes: ClassSet) -> None:
-    """PSA's settings that need a background class, refused before any stage runs."""
-    if cfg.seeds.labels_at_stride == "pooled" and not classes.has_background:
+    """PSA's settings that need a background class, or each other, refused before any stage runs."""
+    seeds = cfg.seeds
+    if seeds.labels_at_stride == "pooled" and not classes.has_background:
         raise ConfigError("seeds.labels_at_stride=pooled needs a dataset with a background class "
                           "(the weak/strong background scores); use nearest")
+    if seeds.saliency and not classes.has_background:
+        raise ConfigError("seeds.saliency=true needs a dataset with a background class (saliency tells "
+                          "objects from background); set it to false")
+    if seeds.saliency and seeds.labels_at_stride == "pooled":
+        raise ConfigError("seeds.saliency=true gates the seed labels, which labels_at_stride=pooled does not "
+                          "use; set seeds.labels_at_stride=nearest or seeds.saliency=false")
 
 
 def scores_file(folder: Path, image_id: str) -> Path:

@@ -1,0 +1,65 @@
+"""AuxSegNet as a method: the fusion rule, the rounds on the demo, and what it refuses."""
+import json
+
+import numpy as np
+import pytest
+
+from wsss.cli import main
+from wsss.config import ConfigError
+from wsss.data.classes import ClassSet
+from wsss.methods.auxsegnet import check_background
+from wsss.methods.auxsegnet.fusion import fuse
+
+# A run of seconds: tiny backbone, two rounds of one epoch, narrow branches
+FAST_AUX = [
+    "method=auxsegnet", "model.backbone=tiny", "model.pretrained=false", "workers=0",
+    "cls.train.epochs=2", "cls.train.batch_size=4", "data.crop_size=64", "data.resize_long=[56,72]",
+    "cam.scales=[1.0]", "aux.rounds=2", "aux.train.epochs=1", "aux.channels=8", "aux.chunk=16",
+    "aux.scales=[1.0,0.75]", "aux.saliency_refine=par",
+]
+
+
+def test_fusion_on_a_4x4_example():
+    cams = np.zeros((2, 4, 4), np.float32)
+    cams[0, :2, :2] = 0.9  # class A, salient: A
+    cams[1, :2, 2:] = 0.5
+    cams[0, :2, 3] = 0.5  # a tie between A and B: the lower class
+    cams[1, 2:, :2] = 0.15  # below the CAM threshold ...
+    saliency = np.zeros((4, 4), np.float32)
+    saliency[:2] = 0.9
+    saliency[2:, :2] = 0.5  # ... but salient: unsure
+    saliency[:2, 2] = 0.06  # not above the saliency threshold: unsure
+    label = fuse(cams, np.array([3, 7], np.uint8), saliency, cam_threshold=0.2, saliency_threshold=0.06)
+    assert label.tolist() == [
+        [3, 3, 255, 3],
+        [3, 3, 255, 3],
+        [255, 255, 0, 0],
+        [255, 255, 0, 0],
+    ]
+
+
+def test_an_image_without_tags_is_background_where_not_salient():
+    saliency = np.array([[0.0, 0.9]], np.float32)
+    assert fuse(np.zeros((0, 1, 2), np.float32), np.zeros(0, np.uint8), saliency, 0.2, 0.06).tolist() == [[0, 255]]
+
+
+def test_a_dataset_without_background_is_refused_with_the_reason():
+    with pytest.raises(ConfigError, match="background class"):
+        check_background(None, ClassSet(("grass", "sky", "cow"), has_background=False))
+
+
+def test_the_rounds_run_on_the_demo_and_every_round_is_scored(tmp_path, demo_root, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [*FAST_AUX, f"data.root={demo_root}", "name=aux"]
+    assert main(["run", "--quiet", *args]) == 0
+    run = tmp_path / "runs" / "aux"
+    assert (run / "checkpoints" / "aux-r1.pt").is_file() and (run / "checkpoints" / "aux-r2.pt").is_file()
+    for folder in ("pseudo/train-round0", "pseudo/train-round1", "saliency/train", "saliency/train-round1",
+                   "preds/val-ss", "preds/val-ms"):
+        assert any((run / folder).glob("*.png")), folder
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"pseudo/train-round0", "pseudo/train-round1", "seg/val-ss", "seg/val-ms"} <= set(metrics)
+    # a second run finds everything done and changes nothing
+    before = (run / "checkpoints" / "aux-r2.pt").stat().st_mtime_ns
+    assert main(["run", "--quiet", *args]) == 0
+    assert (run / "checkpoints" / "aux-r2.pt").stat().st_mtime_ns == before
