@@ -7,10 +7,8 @@ of which 3 are present (smooth random blobs, the others 0) plus PSA's background
 
 Each (method, size, dtype) runs in a fresh spawned process so memory figures do not mix:
 - time: wall time of the call (sparse: best of --repeats; dense: one run);
-- peak memory: on CPU the growth of resident memory during the first call (VmHWM, reset through
-  /proc/self/clear_refs just before the call, minus VmRSS before it; falls back to the growth of
-  ru_maxrss where the reset is not allowed); on CUDA torch.cuda.max_memory_allocated minus the
-  memory allocated before the call. Inputs are allocated before the baseline, so not counted.
+- peak memory: the growth during the first call (``measure.peak_start``); inputs are allocated
+  before the baseline, so not counted.
 On a CPU shared with other busy processes, set OMP_WAIT_POLICY=PASSIVE (or --threads 1): with
 spinning OpenMP waits the 256 short sparse products of a 2-thread run can take 10-40x longer.
 Agreement is the largest absolute difference of the outputs computed in float64 (and, for
@@ -23,18 +21,15 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import multiprocessing as mp
 import os
 import platform
-import re
-import resource
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from measure import in_fresh_process, markdown, peak_mib, peak_start, timed
 from wsss.ops.affinity import affinity_from_features, neighbor_offsets
 from wsss.ops.random_walk import background_cam, dense_random_walk, random_walk
 
@@ -59,41 +54,6 @@ def make_inputs(size: int, channels: int, radius: int, seed: int = 0) -> tuple[t
     return background_cam(cams, alpha=16), aff
 
 
-def _kib(field: str) -> int:
-    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
-
-
-def _peak_start(device: torch.device) -> tuple[int, str]:
-    """Start a peak-memory measurement: the baseline and how it is measured."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        return torch.cuda.memory_allocated(device), "cuda max_memory_allocated"
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        return _kib("VmRSS") * 1024, "VmHWM"
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "ru_maxrss"
-
-
-def _peak_mib(device: torch.device, base: int, how: str) -> float:
-    """Growth of the peak since `_peak_start`, in MiB."""
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(device)
-    else:
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        peak = 1024 * (_kib("VmHWM") if how == "VmHWM" else maxrss)
-    return (peak - base) / 2 ** 20
-
-
-def _timed(fn, device: torch.device) -> tuple[torch.Tensor, float]:
-    start = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return out, time.perf_counter() - start
-
-
 def run_case(method: str, size: int, dtype: str, args: dict) -> dict:
     """One measurement in this (fresh) process; returns timings, peak memory and the output."""
     if args["threads"]:
@@ -103,24 +63,19 @@ def run_case(method: str, size: int, dtype: str, args: dict) -> dict:
     cams, aff = (t.to(device, getattr(torch, dtype)) for t in inputs)
     call = functools.partial(METHODS[method], cams, aff, neighbor_offsets(args["radius"]),
                              beta=args["beta"], steps=args["steps"])
-    base, how = _peak_start(device)
-    out, seconds = _timed(call, device)
-    peak_mib = _peak_mib(device, base, how)
+    base, how = peak_start(device)
+    out, seconds = timed(call, device)
+    peak = peak_mib(device, base, how)
     repeats = args["repeats"] if method == "sparse" else 1
-    seconds = min([seconds] + [_timed(call, device)[1] for _ in range(repeats - 1)])
-    return {"seconds": seconds, "peak_mib": peak_mib, "memory": how, "out": out.cpu().double()}
-
-
-def in_fresh_process(method: str, size: int, dtype: str, args: dict) -> dict:
-    with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(run_case, (method, size, dtype, args))
+    seconds = min([seconds] + [timed(call, device)[1] for _ in range(repeats - 1)])
+    return {"seconds": seconds, "peak_mib": peak, "memory": how, "out": out.cpu().double()}
 
 
 def bench_size(size: int, args: dict) -> dict:
     row = {"size": size, "pixels": size * size}
     with_dense = args["skip_dense_above"] is None or size <= args["skip_dense_above"]
     cases = [(m, d) for m in METHODS for d in ("float32", "float64") if with_dense or (m, d) == ("sparse", "float32")]
-    runs = {(m, d): in_fresh_process(m, size, d, args) for m, d in cases}
+    runs = {(m, d): in_fresh_process(run_case, m, size, d, args) for m, d in cases}
     sparse = runs["sparse", "float32"]
     row.update(sparse_s=sparse["seconds"], sparse_peak_mib=sparse["peak_mib"],
                sparse_kib_per_pixel=sparse["peak_mib"] * 1024 / (size * size), memory=sparse["memory"])
@@ -139,14 +94,6 @@ COLUMNS = [("size", "size", "{}"), ("pixels", "pixels", "{}"), ("sparse_s", "spa
            ("sparse_kib_per_pixel", "sparse KiB/px", "{:.2f}"),
            ("dense_peak_mib", "dense peak MiB", "{:.0f}"), ("max_abs_diff_f64", "max diff f64", "{:.1e}"),
            ("max_abs_diff_f32", "max diff f32", "{:.1e}")]
-
-
-def markdown(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        cells = [fmt.format(row[key]) if key in row else "skipped" for key, _, fmt in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -171,7 +118,7 @@ def main() -> None:
                  torch=torch.__version__, machine=platform.machine(),
                  omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"))
     args["out"].write_text(json.dumps({"setup": setup, "results": rows}, indent=2))
-    print(markdown(rows))
+    print(markdown(rows, COLUMNS))
 
 
 if __name__ == "__main__":

@@ -127,7 +127,10 @@ class AuxSegNet(TaskNet):
         self.cross = CrossTaskWeighting()
 
     def forward(self, x: Tensor, *, chunk: int | None = None, propagate_cams: bool = False) -> dict[str, Tensor]:
-        feats = self.backbone(x)[-1]
+        return self.heads(self.backbone(x)[-1], chunk=chunk, propagate_cams=propagate_cams)
+
+    def heads(self, feats: Tensor, *, chunk: int | None = None, propagate_cams: bool = False) -> dict[str, Tensor]:
+        """Everything after the backbone, from its deepest features (B, channels, h, w)."""
         out = {"logits": self.classifier(F.adaptive_avg_pool2d(self.dropout(feats), 1)).flatten(1),
                "cams": F.conv2d(feats, self.classifier.weight)}
         out["seg"], seg_rows = self.seg(feats, chunk)
