@@ -68,3 +68,16 @@ def test_the_whole_network_chunked_equals_dense_and_trains():
     out = net(x)
     sum(v.float().mean() for v in out.values()).backward()
     assert net.cross.conv.weight.grad is not None and net.seg.affinity.theta.weight.grad is not None
+
+
+def test_round_one_can_start_from_a_trained_cam_network():
+    import pytest
+
+    cam_net = create_model("cam", backbone="tiny", output_stride=16, pretrained=False, num_classes=3)
+    net = create_model("auxsegnet", backbone="tiny", output_stride=8, pretrained=False, num_classes=4, channels=8)
+    net.start_from_classifier(cam_net.state_dict())  # strides differ, weights do not
+    assert torch.equal(net.classifier.weight, cam_net.classifier.weight)
+    assert torch.equal(net.backbone.stem[0].weight, cam_net.backbone.stem[0].weight)
+    other = create_model("segmentation", backbone="tiny", output_stride=8, pretrained=False, num_classes=4)
+    with pytest.raises(ValueError, match="not the weights of a CAM network"):
+        net.start_from_classifier(other.state_dict())

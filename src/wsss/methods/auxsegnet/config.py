@@ -15,6 +15,9 @@ class AuxConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=7e-4, epochs=15, batch_size=4))
     rounds: int = 4  # trainings; pseudo labels of rounds 0 .. rounds-1 (the paper's gains saturate at 3)
     warm_start: bool = True  # each round starts from the previous round's weights
+    # Round 1 starts from: the run's classifier (backbone + classification layer, whose CAMs made
+    # the round-0 labels) | imagenet (the backbone only). The authors pass a weight file of their choice.
+    init: str = "classifier"
     cam_threshold: float = 0.2  # fusion: object where the max CAM exceeds this ...
     saliency_threshold: float = 0.06  # ... and the saliency exceeds this; background where neither
     output_stride: int = 8  # the network's backbone stride (the authors'); the classifier keeps model.output_stride
@@ -29,5 +32,6 @@ class AuxConfig:
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise ConfigError(f"'aux.rounds' must be >= 1 (one training on the round-0 labels), got {self.rounds}")
+        check_choice("aux.init", self.init, ("classifier", "imagenet"))
         check_choice("aux.saliency_refine", self.saliency_refine, REFINE_METHODS)
         check_choice("aux.refine", self.refine, ("crf", "par", "none"))

@@ -1,7 +1,8 @@
 """Stage ``train-aux``: AuxSegNet's rounds of training and relabelling.
 
 Round r (1 .. rounds) trains the network on the pseudo labels and saliency of round r - 1
-(warm-started from round r - 1's weights), saved as ``checkpoints/aux-r<r>.pt``. Every round but
+(round 1 from the run's classifier, ``aux.init``; later rounds warm-started from round r - 1's
+weights), saved as ``checkpoints/aux-r<r>.pt``. Every round but
 the last then relabels the training split: the network's own single-scale CAMs (ReLU, max
 normalised, on its stride-8 grid) multiplied once by its cross-task affinity and upsampled; the
 saliency renewed as the CRF of the mean of its refined saliency and the original maps S_0; the
@@ -10,6 +11,7 @@ saliency (``saliency/<split>-round<r>/``) stay in the run folder and are scored.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from wsss.models.cam_net import multilabel_loss
 from wsss.models.factory import model_from_checkpoint
 from wsss.ops.crf import refine
 from wsss.stages.artifacts import ArtifactDir
+from wsss.stages.cams import CLASSIFIER
 from wsss.stages.common import train_stage
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
@@ -50,12 +53,16 @@ def train_rounds(aux: AuxConfig, ctx: StageContext) -> list[ArtifactDir]:
     maps_dir, previous = saliency.path, None
     produced = []
     for round_index in range(1, aux.rounds + 1):
+        start = time.perf_counter()
         checkpoint = _train_round(aux, ctx, round_index, labels, maps_dir, previous)
-        if round_index == aux.rounds:
-            break
-        labels = _relabel(aux, ctx, round_index, checkpoint, saliency)
-        maps_dir, previous = ctx.paths.labels(SALIENCY, round_folder(ctx.split, round_index)), checkpoint
-        produced.append(labels)
+        trained = time.perf_counter()
+        if round_index < aux.rounds:
+            labels = _relabel(aux, ctx, round_index, checkpoint, saliency)
+            maps_dir, previous = ctx.paths.labels(SALIENCY, round_folder(ctx.split, round_index)), checkpoint
+            produced.append(labels)
+        if ctx.runtime.is_main:
+            print(f"[train-aux] round {round_index}: trained in {trained - start:.1f} s, relabelled in "
+                  f"{time.perf_counter() - trained:.1f} s", flush=True)
     return produced
 
 
@@ -75,16 +82,21 @@ def _resized(logits: Tensor, target: Tensor) -> Tensor:
 
 def _train_round(aux: AuxConfig, ctx: StageContext, round_index: int, labels: ArtifactDir, maps_dir: Path,
                  previous: Path | None) -> Path:
-    start = load_checkpoint(previous) if previous is not None and aux.warm_start else None
+    if previous is None:
+        start = load_checkpoint(ctx.paths.checkpoint(CLASSIFIER)) if aux.init == "classifier" else None
+    else:
+        start = load_checkpoint(previous) if aux.warm_start else None
     network = {"channels": aux.channels, "freeze_bn": aux.freeze_bn, "frozen": list(aux.frozen)}
     meta = ctx.fingerprint(model=ctx.cfg.model, output_stride=aux.output_stride, train=aux.train, network=network,
-                           labels=labels.meta,
-                           round=round_index, start=start["meta"] if start else None, seed=ctx.runtime.seed)
+                           labels=labels.meta, round=round_index, start=start["meta"] if start else None,
+                           seed=ctx.runtime.seed)
 
     def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
         net = ctx.create_model("auxsegnet", output_stride=aux.output_stride, num_classes=dataset.classes.num_classes,
                                **network)
-        if start is not None:
+        if previous is None and start is not None:
+            net.start_from_classifier(start["model"])
+        elif start is not None:
             net.load_state_dict(start["model"])
         return net, auxsegnet_step
 
