@@ -24,7 +24,7 @@ def test_items_hold_image_labels_id_and_each_source_by_name(demo_train: VocDatas
         Image.fromarray(np.where(mask > 0, 255, 0).astype(np.uint8), mode="L").save(tmp_path / f"{id}.png")
     sources = {"mask": LabelMaps(demo_train.mask_path(demo_train.ids[0]).parent), "saliency": FloatMaps(tmp_path)}
     item = AugmentedDataset(demo_train, TRANSFORM, seed=1, sources=sources)[(0, 2)]
-    assert set(item) == {"image", "labels", "id", "mask", "saliency"}
+    assert set(item) == {"image", "labels", "id", "epoch", "mask", "saliency"}
     assert item["id"] == demo_train.ids[2]
     assert torch.equal(item["labels"], torch.from_numpy(demo_train.labels_of(item["id"])))
     assert item["mask"].shape == (48, 48) and item["mask"].dtype == torch.int64
@@ -37,7 +37,7 @@ def test_items_hold_image_labels_id_and_each_source_by_name(demo_train: VocDatas
 def test_same_key_same_item_and_no_sources_gives_image_only(demo_train: VocDataset):
     dataset = AugmentedDataset(demo_train, TRANSFORM, seed=1)
     first, again, other = dataset[(3, 1)], dataset[(3, 1)], dataset[(4, 1)]
-    assert set(first) == {"image", "labels", "id"}
+    assert set(first) == {"image", "labels", "id", "epoch"}
     assert torch.equal(first["image"], again["image"]) and not torch.equal(first["image"], other["image"])
 
 

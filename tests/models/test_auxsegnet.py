@@ -81,3 +81,16 @@ def test_round_one_can_start_from_a_trained_cam_network():
     other = create_model("segmentation", backbone="tiny", output_stride=8, pretrained=False, num_classes=4)
     with pytest.raises(ValueError, match="not the weights of a CAM network"):
         net.start_from_classifier(other.state_dict())
+
+
+def test_other_maps_are_propagated_like_the_own_cams():
+    torch.manual_seed(0)
+    net = create_model("auxsegnet", backbone="tiny", output_stride=8, pretrained=False, num_classes=4,
+                       channels=8).eval()
+    x = torch.rand(1, 3, 40, 48)
+    with torch.no_grad():
+        own = net(x, propagate_cams=True)
+        cams = torch.relu(own["cams"])
+        cams = cams / (cams.amax((2, 3), keepdim=True) + 1e-5)
+        other = net(x, maps=cams, chunk=7)
+    assert torch.allclose(other["maps_ref"], own["cams_ref"], atol=1e-6)

@@ -16,12 +16,13 @@ from wsss.data.base import SegDataset
 from wsss.data.sources import FloatMaps, LabelMaps, Source
 from wsss.io import read_image
 
-RESERVED = ("image", "labels", "id")  # item keys a source name must not take
+RESERVED = ("image", "labels", "id", "epoch")  # item keys a source name must not take
 
 
 class AugmentedDataset(Dataset):
-    """Items: ``image`` (3,H,W) in [0,1], ``labels`` (C,) multi-hot, ``id``, and one entry per
-    source under its name, transformed jointly with the image.
+    """Items: ``image`` (3,H,W) in [0,1], ``labels`` (C,) multi-hot, ``id``, ``epoch`` (for
+    schedules such as a warm-up), and one entry per source under its name, transformed jointly
+    with the image.
 
     ``sources`` supply the per-pixel targets (pseudo labels, seeds, CAMs, saliency); label
     sources go to the transform's ``labels``, map sources to its ``maps``; a source with a
@@ -53,4 +54,5 @@ class AugmentedDataset(Dataset):
                 item[name] = finish(item[name])
         item["labels"] = torch.from_numpy(self.dataset.labels_of(image_id))
         item["id"] = image_id
+        item["epoch"] = epoch
         return item

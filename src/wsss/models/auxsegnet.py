@@ -113,7 +113,8 @@ class DenseBranch(nn.Module):
 class AuxSegNet(TaskNet):
     """``forward(x) -> dict``: ``logits`` (B, K) of the K foreground classes, ``cams`` (B, K, h, w)
     before ReLU, ``sal`` / ``sal_ref`` (B, 1, h, w) and ``seg`` / ``seg_ref`` (B, C, h, w) logits;
-    with ``propagate_cams`` also ``cams_ref``, the ReLU'd, max-normalised CAMs times ``A_ct``."""
+    with ``propagate_cams`` also ``cams_ref``, the ReLU'd, max-normalised CAMs times ``A_ct``, and
+    with ``maps`` also ``maps_ref``."""
 
     def __init__(self, backbone: nn.Module, num_classes: int, *, channels: int = 128, dropout: float = 0.5,
                  freeze_bn: bool = True, frozen: Sequence[str] = ()) -> None:
@@ -126,25 +127,26 @@ class AuxSegNet(TaskNet):
         self.sal = DenseBranch(feat, 1, channels, rate_scale)
         self.cross = CrossTaskWeighting()
 
-    def forward(self, x: Tensor, *, chunk: int | None = None, propagate_cams: bool = False) -> dict[str, Tensor]:
-        return self.heads(self.backbone(x)[-1], chunk=chunk, propagate_cams=propagate_cams)
+    def forward(self, x: Tensor, *, chunk: int | None = None, propagate_cams: bool = False,
+                maps: Tensor | None = None) -> dict[str, Tensor]:
+        return self.heads(self.backbone(x)[-1], chunk=chunk, propagate_cams=propagate_cams, maps=maps)
 
-    def heads(self, feats: Tensor, *, chunk: int | None = None, propagate_cams: bool = False) -> dict[str, Tensor]:
-        """Everything after the backbone, from its deepest features (B, channels, h, w)."""
+    def heads(self, feats: Tensor, *, chunk: int | None = None, propagate_cams: bool = False,
+              maps: Tensor | None = None) -> dict[str, Tensor]:
+        """Everything after the backbone, from its deepest features (B, channels, h, w); ``maps``
+        (B, M, h, w) on the same grid come back multiplied by ``A_ct`` as ``maps_ref``."""
         out = {"logits": self.classifier(F.adaptive_avg_pool2d(self.dropout(feats), 1)).flatten(1),
                "cams": F.conv2d(feats, self.classifier.weight)}
         out["seg"], seg_rows = self.seg(feats, chunk)
         out["sal"], sal_rows = self.sal(feats, chunk)
-        maps = [out["seg"], out["sal"]]
+        parts = {"seg_ref": out["seg"], "sal_ref": out["sal"]}
         if propagate_cams:
             cams = F.relu(out["cams"])
-            maps.append(cams / (cams.amax((2, 3), keepdim=True) + 1e-5))
-        refined = self.cross.product(seg_rows, sal_rows, torch.cat(maps, 1), chunk)
-        out["seg_ref"], out["sal_ref"], out["cams_ref"] = refined.split(
-            [out["seg"].shape[1], 1, refined.shape[1] - out["seg"].shape[1] - 1], 1)
-        if not propagate_cams:
-            del out["cams_ref"]
-        return out
+            parts["cams_ref"] = cams / (cams.amax((2, 3), keepdim=True) + 1e-5)
+        if maps is not None:
+            parts["maps_ref"] = maps
+        refined = self.cross.product(seg_rows, sal_rows, torch.cat(list(parts.values()), 1), chunk)
+        return out | dict(zip(parts, refined.split([p.shape[1] for p in parts.values()], 1)))
 
     def start_from_classifier(self, state_dict: Mapping[str, Tensor]) -> None:
         """Load the backbone and classification layer of a trained CAM network (``models.cam_net``)."""

@@ -20,9 +20,10 @@ from wsss.stages.per_image import Process, map_images
 CLASSIFIER = "cls"  # checkpoints/cls.pt
 
 
-def compute_cams(cam: CamConfig, ctx: StageContext) -> ArtifactDir:
-    """Write the CAMs of every image of the stage's split from ``checkpoints/cls.pt``; resumable."""
-    state = load_checkpoint(ctx.paths.checkpoint(CLASSIFIER))
+def compute_cams(cam: CamConfig, ctx: StageContext, checkpoint: str = CLASSIFIER) -> ArtifactDir:
+    """Write the CAMs of every image of the stage's split from ``checkpoints/<checkpoint>.pt`` (any
+    network with a ``cams(x)`` method; default the classifier); resumable."""
+    state = load_checkpoint(ctx.paths.checkpoint(checkpoint))
     folder = ArtifactDir(ctx.paths.cams(ctx.split), ctx.fingerprint(classifier=state["meta"], cam=cam), ".npz")
 
     def make_process() -> Process:

@@ -2,9 +2,10 @@
 
 Round r (1 .. rounds) trains the network on the pseudo labels and saliency of round r - 1
 (round 1 from the run's classifier, ``aux.init``; later rounds warm-started from round r - 1's
-weights), saved as ``checkpoints/aux-r<r>.pt``. Every round but
-the last then relabels the training split: the network's own single-scale CAMs (ReLU, max
-normalised, on its stride-8 grid) multiplied once by its cross-task affinity and upsampled; the
+weights), saved as ``checkpoints/aux-r<r>.pt``. Every round but the last then relabels the
+training split: the network's own single-scale CAMs (ReLU, max normalised, on its stride-8 grid;
+or, with ``relabel_cams: classifier``, the run's multi-scale CAMs resized to that grid)
+multiplied once by its cross-task affinity (optionally re-normalised) and upsampled; the
 saliency renewed as the CRF of the mean of its refined saliency and the original maps S_0; the
 two fused again (``fusion.fuse``). Each round's labels (``pseudo/<split>-round<r>/``) and
 saliency (``saliency/<split>-round<r>/``) stay in the run folder and are scored.
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsss.data import SegDataset
-from wsss.data.sources import FloatMaps, LabelMaps
+from wsss.data.sources import FloatMaps, LabelMaps, read_cams
 from wsss.data.transforms import to_uint8
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.trainer import StepFn
@@ -109,8 +110,10 @@ def _relabel(aux: AuxConfig, ctx: StageContext, round_index: int, checkpoint: Pa
     """Write round ``round_index``'s labels, each after its renewed saliency map."""
     state = load_checkpoint(checkpoint)
     name = round_folder(ctx.split, round_index)
+    classifier_cams = ctx.outputs["cams"] if aux.relabel_cams == "classifier" else None
     meta = ctx.fingerprint(network=state["meta"], saliency=original.meta, fusion=fusion_settings(aux),
-                           saliency_refine=aux.saliency_refine)
+                           saliency_refine=aux.saliency_refine, relabel_cams=aux.relabel_cams,
+                           renormalize=aux.renormalize, cams=classifier_cams.meta if classifier_cams else None)
     folder = ArtifactDir(ctx.paths.labels(PSEUDO, name), meta, ".png")
     renewed_dir = ctx.paths.labels(SALIENCY, name)
     classes = ctx.classes
@@ -122,10 +125,19 @@ def _relabel(aux: AuxConfig, ctx: StageContext, round_index: int, checkpoint: Pa
         renewed_dir.mkdir(parents=True, exist_ok=True)
 
         def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
-            out = net(image[None].to(device), chunk=aux.chunk, propagate_cams=True)
-            size = image.shape[-2:]
-            keys = np.flatnonzero(labels)
-            cams = _upsampled(out["cams_ref"][:, torch.as_tensor(keys, device=device)], size)
+            x, size, keys = image[None].to(device), image.shape[-2:], np.flatnonzero(labels)
+            if classifier_cams is None:
+                out = net(x, chunk=aux.chunk, propagate_cams=True)
+                propagated = out["cams_ref"][:, torch.as_tensor(keys, device=device)]
+            else:
+                grid = net.backbone(x)[-1]
+                cams = torch.from_numpy(read_cams(classifier_cams.file(image_id))[0])[None].to(device)
+                cams = F.interpolate(cams, size=grid.shape[-2:], mode="bilinear", align_corners=False)
+                out = net.heads(grid, chunk=aux.chunk, maps=cams)
+                propagated = out["maps_ref"]
+            if aux.renormalize:
+                propagated = propagated / (propagated.amax((2, 3), keepdim=True) + 1e-5)
+            cams = _upsampled(propagated, size)
             mean = (_upsampled(torch.sigmoid(out["sal_ref"]), size)[0] + s0(image_id)[0]) / 2
             probs, method = refine(to_uint8(image), np.stack([1 - mean, mean]), aux.saliency_refine,
                                    crf="auxsegnet")

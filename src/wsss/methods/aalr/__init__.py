@@ -1,0 +1,83 @@
+"""AA&LR (Zhang et al., ACM MM 2021) as a list of stages: one network, one training run.
+
+train-aalr (classification, then segmentation on masks made on the fly from its own CAMs, with the
+adaptive affinity and label-reassign losses) -> its CAMs on train (scored as the CAM of the same
+classifier) -> its final on-the-fly masks on train (scored as pseudo labels) -> prediction on val.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wsss.config import CamConfig
+from wsss.engine.checkpoint import load_checkpoint
+from wsss.methods.aalr.config import AALRConfig
+from wsss.methods.aalr.masks import online_masks
+from wsss.methods.aalr.training import NETWORK, train_aalr
+from wsss.methods.base import CAMS, PREDICTIONS, Method, Product, Stage
+from wsss.models.factory import model_from_checkpoint
+from wsss.stages.artifacts import ArtifactDir
+from wsss.stages.cams import compute_cams
+from wsss.stages.context import StageContext
+from wsss.stages.per_image import Process, map_images
+from wsss.stages.segmentation import ProbabilityFn, predict_both
+
+PSEUDO = "pseudo"
+
+
+def network_cams(cam: CamConfig, ctx: StageContext) -> ArtifactDir:
+    """The trained network's multi-scale CAMs, as the shared CAM stage writes a classifier's."""
+    return compute_cams(cam, ctx, checkpoint=NETWORK)
+
+
+def final_masks(cfg: AALRConfig, ctx: StageContext) -> ArtifactDir:
+    """``pseudo/<split>/``: the masks the trained network makes on the fly (single scale, the
+    training rule at image size), so the table scores what the segmentation branch learned from."""
+    state = load_checkpoint(ctx.paths.checkpoint(NETWORK))
+    folder = ArtifactDir(ctx.paths.labels(PSEUDO, ctx.split), ctx.fingerprint(network=state["meta"]), ".png")
+    classes = ctx.classes
+    bg_threshold = cfg.bg_threshold if classes.has_background else None
+
+    def make_process() -> Process:
+        net = model_from_checkpoint(state).to(ctx.runtime.device).eval()
+
+        def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
+            x = image[None].to(ctx.runtime.device)
+            tags = torch.as_tensor(labels)[None].to(x.device)
+            masks, _, ran = online_masks(net(x)["cams"], tags, x, bg_threshold=bg_threshold, stride=cfg.mask_stride,
+                                         method=cfg.refine)
+            full = F.interpolate(masks[:, None].float(), size=image.shape[-2:], mode="nearest")[0, 0]
+            return full.cpu().numpy().astype(np.uint8), ran
+        return process
+
+    return map_images(folder, ctx.dataset(), ctx.runtime, make_process, f"masks {ctx.split}")
+
+
+def predict_aalr(cfg: AALRConfig, ctx: StageContext) -> list[ArtifactDir]:
+    """The segmentation branch on the split, single- and multi-scale + flip."""
+    state = load_checkpoint(ctx.paths.checkpoint(NETWORK))
+
+    def probabilities() -> ProbabilityFn:
+        net = model_from_checkpoint(state).to(ctx.runtime.device).eval()
+        return lambda x: F.softmax(net(x)["seg"], 1)
+
+    return predict_both(ctx, probabilities, state["meta"], scales=cfg.scales, refine=cfg.predict_refine)
+
+
+METHOD = Method(
+    name="aalr",
+    summary="AA&LR (Zhang et al., ACM MM 2021): single stage, on-the-fly CAM masks, adaptive affinity loss, "
+            "label reassignment",
+    sections={"aalr": AALRConfig},
+    stages=(
+        Stage("train-aalr", train_aalr, "train the one network: classification, then segmentation on its own masks",
+              section="aalr"),
+        Stage("cams", network_cams, "multi-scale CAMs of the trained network on a split", section="cam",
+              produces=CAMS, any_split=True),
+        Stage("pseudo", final_masks, "the trained network's on-the-fly masks on the training split", section="aalr",
+              produces=Product("pseudo", "labels", "pseudo (on the fly) {name}")),
+        Stage("predict", predict_aalr, "predict the val split, single- and multi-scale + flip", section="aalr",
+              split="val", produces=PREDICTIONS),
+    ),
+)

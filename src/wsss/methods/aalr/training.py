@@ -1,0 +1,96 @@
+"""Stage ``train-aalr``: AA&LR's single training run.
+
+Every step trains the classification branch (multi-label soft margin). After ``warmup_epochs``
+the segmentation branch joins, on masks made on the fly from the same forward pass's CAMs
+(``masks.online_masks``): cross entropy, plus the adaptive affinity loss
+(``wsss.ops.adaptive_affinity``, the authors' code), plus the label-reassign step and its
+embedding loss (``wsss.ops.label_reassign``, a reading of the paper: no code was released).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wsss.data import ClassSet, SegDataset
+from wsss.engine.trainer import StepFn
+from wsss.methods.aalr.config import AALRConfig
+from wsss.methods.aalr.masks import online_masks
+from wsss.models.cam_net import multilabel_loss
+from wsss.ops.adaptive_affinity import adaptive_affinity_loss
+from wsss.ops.label_reassign import centroid_loss, class_centroids, reassign_labels
+from wsss.stages.common import train_stage
+from wsss.stages.context import StageContext
+from wsss.stages.segmentation import masked_cross_entropy
+
+NETWORK = "aalr"  # checkpoints/aalr.pt
+TRAINING_KEYS = ("warmup_epochs", "bg_threshold", "mask_stride", "refine", "head_channels", "embed_dims",
+                 "affinity_weight", "affinity_distance", "affinity_margin", "reassign", "reassign_mode",
+                 "reassign_margin", "confident", "embed_weight")
+
+
+def train_aalr(cfg: AALRConfig, ctx: StageContext) -> Path:
+    """Train the network once; writes ``checkpoints/aalr.pt``."""
+    settings = {key: getattr(cfg, key) for key in TRAINING_KEYS}
+    meta = ctx.fingerprint(model=ctx.cfg.model, train=cfg.train, aalr=settings, seed=ctx.runtime.seed)
+
+    def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
+        classes = dataset.classes
+        net = ctx.create_model(NETWORK, num_classes=classes.num_classes, num_tags=classes.num_foreground,
+                               head_channels=cfg.head_channels, embed_dims=cfg.embed_dims)
+        return net, make_step(cfg, classes)
+
+    return train_stage(ctx, cfg.train, build, out=ctx.paths.checkpoint(NETWORK), meta=meta)
+
+
+def allowed_classes(tags: Tensor, classes: ClassSet) -> Tensor:
+    """(B, C) bool: the classes each image may hold (its tags, and background if the set has one)."""
+    present = tags > 0
+    if classes.has_background:
+        present = torch.cat([torch.ones_like(present[:, :1]), present], 1)
+    return present
+
+
+def make_step(cfg: AALRConfig, classes: ClassSet) -> StepFn:
+    """The training step: classification, then (after the warm-up) the segmentation losses."""
+    bg_threshold = cfg.bg_threshold if classes.has_background else None
+
+    def step(net: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+        out = net(batch["image"])
+        tags = batch["labels"]
+        cls = multilabel_loss(out["logits"].float(), tags)
+        if int(batch["epoch"][0]) < cfg.warmup_epochs:
+            return {"loss": cls, "cls": cls.detach()}
+        masks, confidence, _ = online_masks(out["cams"], tags, batch["image"], bg_threshold=bg_threshold,
+                                            stride=cfg.mask_stride, method=cfg.refine)
+        grid = out["seg"].shape[-2:]
+        labels, weights = _nearest(masks, grid), _nearest(confidence, grid)
+        terms = {"cls": cls}
+        if cfg.reassign:
+            embed = out["embed"].float()
+            centroids, found = class_centroids(embed.detach(), labels, weights >= cfg.confident, classes.num_classes)
+            labels, changed = reassign_labels(embed.detach(), labels, allowed_classes(tags, classes), centroids,
+                                              found, margin=cfg.reassign_margin, mode=cfg.reassign_mode)
+            masks = torch.where(_nearest(changed, masks.shape[-2:]), _nearest(labels, masks.shape[-2:]), masks)
+            terms["embed"] = cfg.embed_weight * centroid_loss(embed, labels, centroids, found)
+            terms["reassigned"] = changed.float().mean()
+        terms["ce"] = masked_cross_entropy(out["seg"], masks)
+        if cfg.affinity_weight:
+            probs = F.softmax(out["seg"].float(), 1)
+            terms["aa"] = cfg.affinity_weight * adaptive_affinity_loss(
+                probs, labels, weights, num_classes=classes.num_classes, distance=cfg.affinity_distance,
+                margin=cfg.affinity_margin, background=0 if classes.has_background else None)
+        loss = sum(value for key, value in terms.items() if key != "reassigned")
+        return {"loss": loss, **{key: value.detach() for key, value in terms.items()}}
+
+    return step
+
+
+def _nearest(maps: Tensor, size: torch.Size) -> Tensor:
+    """(B, H, W) label or confidence maps resized by nearest neighbour, keeping their dtype."""
+    if maps.shape[-2:] == size:
+        return maps
+    return F.interpolate(maps[:, None].float(), size=size, mode="nearest")[:, 0].to(maps.dtype)
