@@ -68,19 +68,22 @@ def train_segmentation(seg: SegConfig, ctx: StageContext, labels: ArtifactDir, *
 
 def predict_segmentation(seg: SegConfig, ctx: StageContext) -> list[ArtifactDir]:
     """Single-scale and multi-scale + flip predictions of ``checkpoints/seg.pt`` on the stage's split."""
-    state = load_checkpoint(ctx.paths.checkpoint(SEGMENTATION))
+    return predict_checkpoint(ctx, SEGMENTATION, scales=seg.scales, refine=seg.refine)
+
+
+def predict_checkpoint(ctx: StageContext, name: str, *, scales: tuple[float, ...], refine: str, crf: str = "psa",
+                       logits: Callable[[nn.Module, Tensor], Tensor] | None = None) -> list[ArtifactDir]:
+    """Single-scale, then multi-scale + flip predictions of the network in ``checkpoints/<name>.pt``.
+
+    ``logits(net, x)`` picks its segmentation logits (default: ``net(x)``); see ``predict``.
+    """
+    state = load_checkpoint(ctx.paths.checkpoint(name))
 
     def probabilities() -> ProbabilityFn:
         net = model_from_checkpoint(state).to(ctx.runtime.device).eval()
-        return lambda x: F.softmax(net(x), 1)
+        return lambda x: F.softmax(logits(net, x) if logits else net(x), 1)
 
-    return predict_both(ctx, probabilities, state["meta"], scales=seg.scales, refine=seg.refine)
-
-
-def predict_both(ctx: StageContext, probabilities: Callable[[], ProbabilityFn], source: dict[str, Any], *,
-                 scales: tuple[float, ...], refine: str, crf: str = "psa") -> list[ArtifactDir]:
-    """Single-scale, then multi-scale + flip predictions of any network (see ``predict``)."""
-    return [predict(ctx, probabilities, source, scales=scales, refine=refine, crf=crf, multiscale=ms)
+    return [predict(ctx, probabilities, state["meta"], scales=scales, refine=refine, crf=crf, multiscale=ms)
             for ms in (False, True)]
 
 

@@ -21,7 +21,7 @@ from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.cams import compute_cams
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
-from wsss.stages.segmentation import ProbabilityFn, predict_both
+from wsss.stages.segmentation import predict_checkpoint
 
 PSEUDO = "pseudo"
 
@@ -56,13 +56,8 @@ def final_masks(cfg: AALRConfig, ctx: StageContext) -> ArtifactDir:
 
 def predict_aalr(cfg: AALRConfig, ctx: StageContext) -> list[ArtifactDir]:
     """The segmentation branch on the split, single- and multi-scale + flip."""
-    state = load_checkpoint(ctx.paths.checkpoint(NETWORK))
-
-    def probabilities() -> ProbabilityFn:
-        net = model_from_checkpoint(state).to(ctx.runtime.device).eval()
-        return lambda x: F.softmax(net(x)["seg"], 1)
-
-    return predict_both(ctx, probabilities, state["meta"], scales=cfg.scales, refine=cfg.predict_refine)
+    return predict_checkpoint(ctx, NETWORK, scales=cfg.scales, refine=cfg.predict_refine,
+                              logits=lambda net, x: net(x)["seg"])
 
 
 METHOD = Method(

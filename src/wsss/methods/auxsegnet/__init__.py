@@ -9,35 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch.nn.functional as F
-
 from wsss.config import ConfigError
 from wsss.data import ClassSet
-from wsss.engine.checkpoint import load_checkpoint
 from wsss.methods.auxsegnet.config import AuxConfig
 from wsss.methods.auxsegnet.fusion import fuse_round0
 from wsss.methods.auxsegnet.rounds import checkpoint_name, train_rounds
 from wsss.methods.base import CAMS, PREDICTIONS, Method, Product, Stage
-from wsss.models.factory import model_from_checkpoint
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.cams import compute_cams
 from wsss.stages.classification import train_classifier
 from wsss.stages.context import StageContext
 from wsss.stages.saliency import SaliencyConfig, compute_saliency
-from wsss.stages.segmentation import ProbabilityFn, predict_both
+from wsss.stages.segmentation import predict_checkpoint
 
 PSEUDO_ROUNDS = Product("pseudo", "labels", "pseudo {name}")
 
 
 def predict_aux(aux: AuxConfig, ctx: StageContext) -> list[ArtifactDir]:
     """The last round's network on the split: refined segmentation ``P_ref``, single- and multi-scale."""
-    state = load_checkpoint(ctx.paths.checkpoint(checkpoint_name(aux.rounds)))
-
-    def probabilities() -> ProbabilityFn:
-        net = model_from_checkpoint(state).to(ctx.runtime.device).eval()
-        return lambda x: F.softmax(net(x, chunk=aux.chunk)["seg_ref"], 1)
-
-    return predict_both(ctx, probabilities, state["meta"], scales=aux.scales, refine=aux.refine, crf="auxsegnet_seg")
+    return predict_checkpoint(ctx, checkpoint_name(aux.rounds), scales=aux.scales, refine=aux.refine,
+                              crf="auxsegnet_seg", logits=lambda net, x: net(x, chunk=aux.chunk)["seg_ref"])
 
 
 def check_background(cfg: Any, classes: ClassSet) -> None:
