@@ -1,5 +1,7 @@
 """AA&LR as a method: the on-the-fly masks, the single training run on the demo, the ablation switches."""
 import json
+
+import pytest
 import shutil
 
 import torch
@@ -13,6 +15,12 @@ FAST_AALR = [
     "aalr.train.epochs=3", "aalr.warmup_epochs=1", "aalr.train.batch_size=4", "aalr.head_channels=16",
     "aalr.embed_dims=8", "aalr.affinity_distance=2", "aalr.scales=[1.0,0.75]", "aalr.refine=par",
 ]
+
+
+@pytest.fixture
+def fast(fast_run):
+    """FAST_AALR plus the session demo set's generator settings (so the set is not regenerated)."""
+    return [*FAST_AALR, *(arg for arg in fast_run if arg.startswith("demo."))]
 
 
 def test_masks_take_the_tagged_classes_argmax_and_background_below_the_threshold():
@@ -30,28 +38,28 @@ def test_masks_take_the_tagged_classes_argmax_and_background_below_the_threshold
     assert set(no_bg.unique().tolist()) <= {0, 2}  # without background every pixel takes a tagged class
 
 
-def test_one_training_run_on_the_demo_is_scored_and_the_ablation_switches_drop_their_losses(
+def test_one_training_run_on_the_demo_is_scored_and_the_ablation_switches_drop_their_losses(fast, 
         tmp_path, demo_root, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["run", "--quiet", *FAST_AALR, f"data.root={demo_root}", "name=full"]) == 0
+    assert main(["run", "--quiet", *fast, f"data.root={demo_root}", "name=full"]) == 0
     metrics = json.loads((tmp_path / "runs" / "full" / "metrics.json").read_text())
     assert {"cam/train", "pseudo/train", "seg/val-ss", "seg/val-ms"} <= set(metrics)
     logged = [json.loads(line) for line in (tmp_path / "runs" / "full" / "log.jsonl").read_text().splitlines()]
     assert {"cls", "ce", "aa", "embed"} <= set(logged[-1])
-    ce_only = [*FAST_AALR, f"data.root={demo_root}", "name=ce", "aalr.affinity_weight=0", "aalr.reassign=false"]
+    ce_only = [*fast, f"data.root={demo_root}", "name=ce", "aalr.affinity_weight=0", "aalr.reassign=false"]
     assert main(["train-aalr", "--quiet", *ce_only]) == 0
     last = json.loads((tmp_path / "runs" / "ce" / "log.jsonl").read_text().splitlines()[-1])
     assert "ce" in last and "aa" not in last and "embed" not in last
 
 
-def test_a_dataset_without_background_trains_on_the_argmax_of_its_classes(tmp_path, demo_root, monkeypatch):
+def test_a_dataset_without_background_trains_on_the_argmax_of_its_classes(fast, tmp_path, demo_root, monkeypatch):
     root = tmp_path / "nobg"
     shutil.copytree(demo_root, root)
     (root / "demo.json").unlink()
     names = (root / "classes.txt").read_text().splitlines()
     (root / "classes.txt").write_text("\n".join(["ground", *names[1:]]) + "\n")  # class 0 is a class now
     monkeypatch.chdir(tmp_path)
-    args = [*FAST_AALR, "data.kind=voc", f"data.root={root}", "data.labels=masks", "name=nobg"]
+    args = [*fast, "data.kind=voc", f"data.root={root}", "data.labels=masks", "name=nobg"]
     assert main(["run", "--quiet", *args]) == 0
     metrics = json.loads((tmp_path / "runs" / "nobg" / "metrics.json").read_text())
     assert metrics["pseudo/train"]["as_error"]["miou"] > 0

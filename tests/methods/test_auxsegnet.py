@@ -19,6 +19,12 @@ FAST_AUX = [
 ]
 
 
+@pytest.fixture
+def fast(fast_run):
+    """FAST_AUX plus the session demo set's generator settings (so the set is not regenerated)."""
+    return [*FAST_AUX, *(arg for arg in fast_run if arg.startswith("demo."))]
+
+
 def test_fusion_on_a_4x4_example():
     cams = np.zeros((2, 4, 4), np.float32)
     cams[0, :2, :2] = 0.9  # class A, salient: A
@@ -48,9 +54,9 @@ def test_a_dataset_without_background_is_refused_with_the_reason():
         check_background(None, ClassSet(("grass", "sky", "cow"), has_background=False))
 
 
-def test_the_rounds_run_on_the_demo_and_every_round_is_scored(tmp_path, demo_root, monkeypatch):
+def test_the_rounds_run_on_the_demo_and_every_round_is_scored(fast, tmp_path, demo_root, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = [*FAST_AUX, f"data.root={demo_root}", "name=aux"]
+    args = [*fast, f"data.root={demo_root}", "name=aux"]
     assert main(["run", "--quiet", *args]) == 0
     run = tmp_path / "runs" / "aux"
     assert (run / "checkpoints" / "aux-r1.pt").is_file() and (run / "checkpoints" / "aux-r2.pt").is_file()

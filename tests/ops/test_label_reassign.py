@@ -40,3 +40,25 @@ def test_the_centroid_loss_is_zero_on_the_centroids_and_ignores_unlabelled_pixel
     swapped = torch.tensor([[[1, 0, 255]]])
     assert centroid_loss(embed, swapped, centroids, found).item() == pytest.approx(1.0)
     assert centroid_loss(embed, torch.full((1, 1, 3), 255), centroids, found).item() == 0.0
+
+
+def test_the_rectification_rule_on_a_4x4_example():
+    from wsss.ops.label_reassign import reassign_by_similarity
+
+    sims = torch.zeros(1, 3, 4, 4)
+    sims[0, 0] = 0.5  # background similarity everywhere
+    sims[0, 1, :, :2] = 0.9  # class 1 on the left half
+    sims[0, 2, :, 2:] = 0.6  # class 2 on the right half (0.1 above background)
+    labels = torch.tensor([[[1, 1, 2, 2],
+                            [1, 1, 1, 2],  # (1, 2): labelled 1 but class 2 wins by 0.6 - 0 = 0.6
+                            [0, 1, 0, 2],  # (2, 0): labelled 0, class 1 wins by 0.4; (2, 2): 2 wins by 0.1
+                            [255, 1, 2, 2]]])
+    usable = torch.tensor([[True, True, True]])
+    new, changed = reassign_by_similarity(sims, labels, usable, margin=0.2)
+    assert new.tolist() == [[[1, 1, 2, 2],
+                             [1, 1, 2, 2],
+                             [1, 1, 0, 2],
+                             [255, 1, 2, 2]]]
+    assert changed.sum() == 2
+    ignored, _ = reassign_by_similarity(sims, labels, usable, margin=0.2, mode="ignore")
+    assert ignored[0, 1, 2] == 255 and ignored[0, 2, 0] == 255 and ignored[0, 2, 2] == 0

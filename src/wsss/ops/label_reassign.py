@@ -17,6 +17,15 @@ from wsss.constants import IGNORE
 MODES = ("relabel", "ignore")
 
 
+def allowed_classes(tags: Tensor, has_background: bool) -> Tensor:
+    """(B, C) bool: the classes each image may hold, from its tags (B, K): the tagged classes, after
+    background (class 0) when the dataset has one."""
+    present = tags > 0
+    if has_background:
+        present = torch.cat([torch.ones_like(present[:, :1]), present], 1)
+    return present
+
+
 def class_centroids(embed: Tensor, labels: Tensor, confident: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
     """(centroids (C, D) of unit length, found (C,) bool) from embeddings (B, D, h, w) of the pixels
     where ``confident`` (B, h, w) holds, grouped by their labels (B, h, w)."""
@@ -31,21 +40,29 @@ def class_centroids(embed: Tensor, labels: Tensor, confident: Tensor, num_classe
 
 def reassign_labels(embed: Tensor, labels: Tensor, allowed: Tensor, centroids: Tensor, found: Tensor, *,
                     margin: float, mode: str = "relabel") -> tuple[Tensor, Tensor]:
-    """(new labels (B, h, w), the changed pixels (B, h, w) bool).
+    """(new labels (B, h, w), the changed pixels (B, h, w) bool) by the cosine of unit embeddings
+    (B, D, h, w) to the class centroids (C, D) that were ``found`` (C,); see ``reassign_by_similarity``."""
+    sims = torch.einsum("bdhw,cd->bchw", embed, centroids)
+    return reassign_by_similarity(sims, labels, allowed & found[None], margin=margin, mode=mode)
 
-    ``allowed`` (B, C) bool: the classes each image may hold (its tags, and background if any);
-    only centroids of allowed, found classes compete. A pixel changes when its nearest such
-    centroid is another class and beats its own class's similarity by more than ``margin``; a
-    pixel whose own class has no such centroid is not judged.
+
+def reassign_by_similarity(sims: Tensor, labels: Tensor, usable: Tensor, *, margin: float,
+                           mode: str = "relabel") -> tuple[Tensor, Tensor]:
+    """(new labels (B, h, w), the changed pixels (B, h, w) bool) from per-class similarities
+    (B, C, h, w) in [-1, 1].
+
+    ``usable`` (B, C) bool: the classes that may compete in each image (its tags, and background if
+    any, that have a centroid or prototype). A pixel changes when its most similar usable class is
+    another class and beats its own class's similarity by more than ``margin``; a pixel whose own
+    class is not usable is not judged.
     """
     if mode not in MODES:
         raise ValueError(f"unknown reassign mode {mode!r}; choose one of {MODES}")
-    usable = allowed & found[None]  # (B, C)
-    sims = torch.einsum("bdhw,cd->bchw", embed, centroids).masked_fill(~usable[:, :, None, None], -2.0)
+    sims = sims.masked_fill(~usable[:, :, None, None], -2.0)
     best_sim, best = sims.max(1)
     labelled = labels != IGNORE
     own = sims.gather(1, torch.where(labelled, labels, 0).long()[:, None])[:, 0]
-    judged = labelled & (own > -2.0)  # a pixel whose own class has no usable centroid keeps its label
+    judged = labelled & (own > -2.0)
     changed = judged & (best != labels) & (best_sim - own > margin)
     replacement = best.to(labels.dtype) if mode == "relabel" else torch.full_like(labels, IGNORE)
     return torch.where(changed, replacement, labels), changed

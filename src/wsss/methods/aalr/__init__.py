@@ -6,11 +6,12 @@ classifier) -> its final on-the-fly masks on train (scored as pseudo labels) -> 
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.config import CamConfig
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.methods.aalr.config import AALRConfig
 from wsss.methods.aalr.masks import online_masks
@@ -24,11 +25,6 @@ from wsss.stages.per_image import Process, map_images
 from wsss.stages.segmentation import predict_checkpoint
 
 PSEUDO = "pseudo"
-
-
-def network_cams(cam: CamConfig, ctx: StageContext) -> ArtifactDir:
-    """The trained network's multi-scale CAMs, as the shared CAM stage writes a classifier's."""
-    return compute_cams(cam, ctx, checkpoint=NETWORK)
 
 
 def final_masks(cfg: AALRConfig, ctx: StageContext) -> ArtifactDir:
@@ -68,7 +64,7 @@ METHOD = Method(
     stages=(
         Stage("train-aalr", train_aalr, "train the one network: classification, then segmentation on its own masks",
               section="aalr"),
-        Stage("cams", network_cams, "multi-scale CAMs of the trained network on a split", section="cam",
+        Stage("cams", partial(compute_cams, checkpoint=NETWORK), "multi-scale CAMs of the trained network on a split", section="cam",
               produces=CAMS, any_split=True),
         Stage("pseudo", final_masks, "the trained network's on-the-fly masks on the training split", section="aalr",
               produces=Product("pseudo", "labels", "pseudo (on the fly) {name}")),

@@ -21,7 +21,7 @@ from wsss.methods.aalr.config import AALRConfig
 from wsss.methods.aalr.masks import online_masks
 from wsss.models.cam_net import multilabel_loss
 from wsss.ops.adaptive_affinity import adaptive_affinity_loss
-from wsss.ops.label_reassign import centroid_loss, class_centroids, reassign_labels
+from wsss.ops.label_reassign import allowed_classes, centroid_loss, class_centroids, reassign_labels
 from wsss.stages.common import train_stage
 from wsss.stages.context import StageContext
 from wsss.stages.segmentation import masked_cross_entropy
@@ -46,14 +46,6 @@ def train_aalr(cfg: AALRConfig, ctx: StageContext) -> Path:
     return train_stage(ctx, cfg.train, build, out=ctx.paths.checkpoint(NETWORK), meta=meta)
 
 
-def allowed_classes(tags: Tensor, classes: ClassSet) -> Tensor:
-    """(B, C) bool: the classes each image may hold (its tags, and background if the set has one)."""
-    present = tags > 0
-    if classes.has_background:
-        present = torch.cat([torch.ones_like(present[:, :1]), present], 1)
-    return present
-
-
 def make_step(cfg: AALRConfig, classes: ClassSet) -> StepFn:
     """The training step: classification, then (after the warm-up) the segmentation losses."""
     bg_threshold = cfg.bg_threshold if classes.has_background else None
@@ -72,7 +64,7 @@ def make_step(cfg: AALRConfig, classes: ClassSet) -> StepFn:
         if cfg.reassign:
             embed = out["embed"].float()
             centroids, found = class_centroids(embed.detach(), labels, weights >= cfg.confident, classes.num_classes)
-            labels, changed = reassign_labels(embed.detach(), labels, allowed_classes(tags, classes), centroids,
+            labels, changed = reassign_labels(embed.detach(), labels, allowed_classes(tags, classes.has_background), centroids,
                                               found, margin=cfg.reassign_margin, mode=cfg.reassign_mode)
             masks = torch.where(_nearest(changed, masks.shape[-2:]), _nearest(labels, masks.shape[-2:]), masks)
             terms["embed"] = cfg.embed_weight * centroid_loss(embed, labels, centroids, found)

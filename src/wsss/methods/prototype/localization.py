@@ -1,0 +1,59 @@
+"""Localization maps and pseudo labels of the prototype method (a reading of Zhou, Luo & Li, 2024).
+
+Per tagged class: the mean of its CAM (ReLU, max-normalised) and the similarity of each pixel to
+the class's nearest prototype (ReLU; the CAM itself while the class has no prototype yet), so
+pixels like the class's confident ones join its map: a denser map than the CAM. Background: the
+similarity to the background prototypes (the constant ``bg_threshold`` before they exist, with
+``background_prototypes: false``, and on datasets without a background class, where the argmax
+runs over the image's classes). The pseudo label is the argmax over the image's classes; with
+``rectify`` a pixel whose nearest prototype is another class by more than ``rectify_margin`` is
+relabelled (or ignored).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from wsss.methods.prototype.config import PrototypeConfig
+from wsss.ops.label_reassign import allowed_classes, reassign_by_similarity
+from wsss.ops.prototypes import similarity_maps
+
+
+@dataclass
+class Localization:
+    """Per-class scores and prototype similarities (B, C, H, W), and the classes each image may hold."""
+
+    scores: Tensor
+    sims: Tensor
+    allowed: Tensor
+
+
+def localize(out: dict[str, Tensor], tags: Tensor, prototypes: Tensor, seen: Tensor, cfg: PrototypeConfig,
+             has_background: bool, size: tuple[int, int]) -> Localization:
+    """The localization maps of a forward pass ``out`` (``cams``, ``embed``) at ``size``."""
+    present = (tags > 0)[:, :, None, None]
+    cams = F.relu(out["cams"].detach().float()) * present
+    cams = cams / cams.amax((2, 3), keepdim=True).clamp_min(1e-5)
+    sims = similarity_maps(out["embed"].detach().float(), prototypes)
+    class_seen = seen.any(1)[None, :, None, None]
+    first = 1 if has_background else 0
+    maps = (cams + torch.where(class_seen[:, first:], F.relu(sims[:, first:]), cams)) / 2 * present
+    if has_background:
+        use_prototypes = class_seen[:, :1] & cfg.background_prototypes
+        background = torch.where(use_prototypes, F.relu(sims[:, :1]), torch.full_like(sims[:, :1], cfg.bg_threshold))
+        maps = torch.cat([background, maps], 1)
+    resize = lambda x: F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # noqa: E731
+    return Localization(resize(maps), resize(sims), allowed_classes(tags, has_background))
+
+
+def pseudo_labels(loc: Localization, seen: Tensor, cfg: PrototypeConfig, *, rectify: bool) -> tuple[Tensor, Tensor]:
+    """(labels (B, H, W) long, confidence (B, H, W)): the argmax of the allowed classes' scores,
+    rectified by the prototypes when ``rectify``."""
+    confidence, labels = loc.scores.masked_fill(~loc.allowed[:, :, None, None], -1.0).max(1)
+    if rectify:
+        usable = loc.allowed & seen.any(1)[None]
+        labels, _ = reassign_by_similarity(loc.sims, labels, usable, margin=cfg.rectify_margin, mode=cfg.rectify_mode)
+    return labels, confidence
