@@ -79,3 +79,13 @@ def test_the_warm_up_trains_classification_only():
     assert set(step(net, {**batch, "epoch": torch.tensor([0, 0])})) == {"loss", "cls"}
     terms = step(net, {**batch, "epoch": torch.tensor([1, 1])})
     assert {"cls", "ce", "aa", "embed", "reassigned"} <= set(terms) and torch.isfinite(terms["loss"])
+
+
+def test_it_can_start_from_the_runs_classifier(fast, tmp_path, demo_root, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [*fast, f"data.root={demo_root}", "name=c", "aalr.init=classifier", "aalr.warmup_epochs=0",
+            "cls.train.epochs=1", "cls.train.batch_size=4"]
+    assert main(["train-aalr", "--quiet", *args]) == 0
+    run = tmp_path / "runs" / "c" / "checkpoints"
+    cls, aalr = (torch.load(run / f"{name}.pt", weights_only=True) for name in ("cls", "aalr"))
+    assert aalr["meta"]["start"] == cls["meta"]

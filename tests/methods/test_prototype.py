@@ -56,3 +56,13 @@ def test_without_background_the_background_prototypes_are_refused_then_off(fast,
     assert main(["run", "--quiet", *args]) == 1
     assert "background_prototypes=true needs a dataset with a background class" in capsys.readouterr().err
     assert main(["run", "--quiet", *args, "prototype.background_prototypes=false"]) == 0
+
+
+def test_it_can_start_from_the_runs_classifier(fast, tmp_path, demo_root, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [*fast, f"data.root={demo_root}", "name=c", "prototype.init=classifier", "prototype.warmup_epochs=0",
+            "cls.train.epochs=1", "cls.train.batch_size=4"]
+    assert main(["train-prototype", "--quiet", *args]) == 0
+    run = tmp_path / "runs" / "c" / "checkpoints"
+    assert torch.load(run / "prototype.pt", weights_only=True)["meta"]["start"] == \
+        torch.load(run / "cls.pt", weights_only=True)["meta"]

@@ -16,7 +16,7 @@ whole image needs memory linear in HW, with the same result.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -147,14 +147,6 @@ class AuxSegNet(TaskNet):
             parts["maps_ref"] = maps
         refined = self.cross.product(seg_rows, sal_rows, torch.cat(list(parts.values()), 1), chunk)
         return out | dict(zip(parts, refined.split([p.shape[1] for p in parts.values()], 1)))
-
-    def start_from_classifier(self, state_dict: Mapping[str, Tensor]) -> None:
-        """Load the backbone and classification layer of a trained CAM network (``models.cam_net``)."""
-        missing, unexpected = self.load_state_dict(state_dict, strict=False)
-        lacking = [k for k in missing if k.startswith(("backbone.", "classifier."))]
-        if unexpected or lacking:
-            raise ValueError(f"not the weights of a CAM network on this backbone: unexpected {unexpected[:4]}, "
-                             f"missing {lacking[:4]}")
 
     def new_layers(self) -> list[nn.Module]:
         return [self.classifier, self.seg, self.sal, self.cross]

@@ -6,7 +6,7 @@ BatchNorm statistics noisy, so a network may keep the backbone's BatchNorm froze
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -34,6 +34,15 @@ class TaskNet(nn.Module):
     def new_layers(self) -> list[nn.Module]:
         """The layers this network adds to the backbone (they learn at the head rate)."""
         raise NotImplementedError
+
+    def start_from_classifier(self, state_dict: Mapping[str, Any]) -> None:
+        """Load the backbone and ``classifier`` layer of a trained CAM network (``models.cam_net``),
+        for networks that have both; their other layers keep their initialisation."""
+        missing, unexpected = self.load_state_dict(state_dict, strict=False)
+        lacking = [k for k in missing if k.startswith(("backbone.", "classifier."))]
+        if unexpected or lacking:
+            raise ValueError(f"not the weights of a CAM network on this backbone: unexpected {unexpected[:4]}, "
+                             f"missing {lacking[:4]}")
 
     def param_groups(self, lr: float, head_lr_mult: float = 10.0, bias_lr_mult: float | None = None) -> list[dict]:
         """Pretrained backbone at ``lr``, the new layers at ``lr * head_lr_mult``.

@@ -20,6 +20,7 @@ from wsss.methods.base import CAMS, PREDICTIONS, Method, Product, Stage
 from wsss.models.factory import model_from_checkpoint
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.cams import compute_cams
+from wsss.stages.classification import train_classifier
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
 from wsss.stages.segmentation import predict_checkpoint
@@ -62,6 +63,8 @@ METHOD = Method(
             "label reassignment",
     sections={"aalr": AALRConfig},
     stages=(
+        Stage("train-cls", train_classifier, "train the classification network (aalr.init=classifier)",
+              section="cls", when=lambda cfg: cfg.aalr.init == "classifier"),
         Stage("train-aalr", train_aalr, "train the one network: classification, then segmentation on its own masks",
               section="aalr"),
         Stage("cams", partial(compute_cams, checkpoint=NETWORK), "multi-scale CAMs of the trained network on a split", section="cam",

@@ -13,6 +13,9 @@ class AALRConfig:
     """One network trained once: classification, then segmentation on its own CAMs' masks."""
 
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.01, epochs=8))
+    # Start from: imagenet (the backbone only: one network, one run, as the paper) | classifier (the
+    # run's classifier stage, train-cls, trained first with the cls section: a shorter warm-up)
+    init: str = "imagenet"
     warmup_epochs: int = 2  # classification only; the segmentation losses switch on after
     bg_threshold: float = 0.25  # on-the-fly masks: background where the max normalised CAM is below
     mask_stride: int = 4  # masks are made (and refined) at 1/mask_stride of the crop, for speed
@@ -31,6 +34,7 @@ class AALRConfig:
     predict_refine: str = "none"  # on the predictions: crf | par | none
 
     def __post_init__(self) -> None:
+        check_choice("aalr.init", self.init, ("imagenet", "classifier"))
         if self.warmup_epochs >= self.train.epochs:
             raise ConfigError(f"'aalr.warmup_epochs' ({self.warmup_epochs}) must be below aalr.train.epochs "
                               f"({self.train.epochs}), or the segmentation branch never trains")

@@ -22,6 +22,7 @@ from wsss.methods.prototype.training import NETWORK, train_prototype
 from wsss.models.factory import model_from_checkpoint
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.cams import compute_cams
+from wsss.stages.classification import train_classifier
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
 from wsss.stages.segmentation import predict_checkpoint
@@ -77,6 +78,8 @@ METHOD = Method(
             "densify the CAMs and rectify the pseudo labels",
     sections={"prototype": PrototypeConfig},
     stages=(
+        Stage("train-cls", train_classifier, "train the classification network (prototype.init=classifier)",
+              section="cls", when=lambda cfg: cfg.prototype.init == "classifier"),
         Stage("train-prototype", train_prototype, "train the one network with its prototypes", section="prototype"),
         Stage("cams", partial(compute_cams, checkpoint=NETWORK), "multi-scale CAMs of the trained network on a split",
               section="cam", produces=CAMS, any_split=True),

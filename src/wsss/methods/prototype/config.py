@@ -12,6 +12,9 @@ class PrototypeConfig:
     """One multi-task network whose prototypes densify the CAMs and rectify the pseudo labels."""
 
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.01, epochs=8))
+    # Start from: imagenet (the backbone only: one network, one run, as the paper) | classifier (the
+    # run's classifier stage, train-cls, trained first with the cls section: a shorter warm-up)
+    init: str = "imagenet"
     warmup_epochs: int = 2  # classification only; segmentation, prototypes and contrast switch on after
     prototypes: int = 4  # K per class (background included)
     momentum: float = 0.9  # prototype EMA
@@ -30,6 +33,7 @@ class PrototypeConfig:
     predict_refine: str = "none"  # on the predictions: crf | par | none
 
     def __post_init__(self) -> None:
+        check_choice("prototype.init", self.init, ("imagenet", "classifier"))
         if self.warmup_epochs >= self.train.epochs:
             raise ConfigError(f"'prototype.warmup_epochs' ({self.warmup_epochs}) must be below "
                               f"prototype.train.epochs ({self.train.epochs}), or the segmentation branch never trains")

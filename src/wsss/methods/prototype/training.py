@@ -20,6 +20,8 @@ from wsss.methods.prototype.config import PrototypeConfig
 from wsss.methods.prototype.localization import localize, pseudo_labels
 from wsss.models.cam_net import multilabel_loss
 from wsss.ops.prototypes import contrastive_loss
+from wsss.engine.checkpoint import load_checkpoint
+from wsss.stages.cams import CLASSIFIER
 from wsss.stages.common import train_stage
 from wsss.stages.context import StageContext
 from wsss.stages.segmentation import masked_cross_entropy
@@ -31,12 +33,16 @@ PREDICTION_KEYS = ("scales", "predict_refine")
 def train_prototype(cfg: PrototypeConfig, ctx: StageContext) -> Path:
     """Train the network once; writes ``checkpoints/prototype.pt`` (prototypes included)."""
     settings = {k: v for k, v in vars(cfg).items() if k not in PREDICTION_KEYS and k != "train"}
-    meta = ctx.fingerprint(model=ctx.cfg.model, train=cfg.train, prototype=settings, seed=ctx.runtime.seed)
+    start = load_checkpoint(ctx.paths.checkpoint(CLASSIFIER)) if cfg.init == "classifier" else None
+    meta = ctx.fingerprint(model=ctx.cfg.model, train=cfg.train, prototype=settings, seed=ctx.runtime.seed,
+                           start=start["meta"] if start else None)
 
     def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
         classes = dataset.classes
         net = ctx.create_model(NETWORK, num_classes=classes.num_classes, num_tags=classes.num_foreground,
                                prototypes=cfg.prototypes, head_channels=cfg.head_channels, embed_dims=cfg.embed_dims)
+        if start is not None:
+            net.start_from_classifier(start["model"])
         return net, make_step(cfg, classes)
 
     return train_stage(ctx, cfg.train, build, out=ctx.paths.checkpoint(NETWORK), meta=meta)
