@@ -13,7 +13,7 @@ FAST_AALR = [
     "method=aalr", "model.backbone=tiny", "model.pretrained=false", "workers=0",
     "data.crop_size=64", "data.resize_long=[56,72]", "cam.scales=[1.0]",
     "aalr.train.epochs=3", "aalr.warmup_epochs=1", "aalr.train.batch_size=4", "aalr.head_channels=16",
-    "aalr.embed_dims=8", "aalr.affinity_distance=2", "aalr.scales=[1.0,0.75]", "aalr.refine=par",
+    "aalr.embed_dims=8", "aalr.scales=[1.0,0.75]", "aalr.refine=par",
 ]
 
 
@@ -74,7 +74,7 @@ def test_the_warm_up_trains_classification_only():
     classes = ClassSet(("background", "a", "b"), has_background=True)
     net = create_model("aalr", backbone="tiny", output_stride=16, pretrained=False, num_classes=3, num_tags=2,
                        head_channels=8, embed_dims=4)
-    step = make_step(AALRConfig(warmup_epochs=1, affinity_distance=1, refine="none"), classes)
+    step = make_step(AALRConfig(warmup_epochs=1, affinity_distance=2, refine="none"), classes)
     batch = {"image": torch.rand(2, 3, 64, 64), "labels": torch.tensor([[1.0, 0.0], [1.0, 1.0]])}
     assert set(step(net, {**batch, "epoch": torch.tensor([0, 0])})) == {"loss", "cls"}
     terms = step(net, {**batch, "epoch": torch.tensor([1, 1])})

@@ -23,7 +23,9 @@ class AALRConfig:
     head_channels: int = 256  # LargeFOV width of the segmentation branch
     embed_dims: int = 64  # projection head for the label-reassign step
     affinity_weight: float = 1.0  # adaptive affinity loss (0: off)
-    affinity_distance: int = 4  # neighbour offset on the segmentation logits' grid (the authors': 4 at stride 8)
+    # neighbour offset in pixels of the masks (1/mask_stride of the crop): 8 at stride 4 is the
+    # authors' 4 on their stride-8 grid (32 image pixels)
+    affinity_distance: int = 8
     affinity_margin: float = 3.0
     reassign: bool = True  # label reassignment and its embedding loss
     reassign_mode: str = "relabel"  # relabel | ignore the reassigned pixels

@@ -76,11 +76,12 @@ def make_step(cfg: AALRConfig, classes: ClassSet) -> StepFn:
             terms["embed"] = cfg.embed_weight * centroid_loss(embed, labels, centroids, found)
             terms["reassigned"] = changed.float().mean()
         terms["ce"] = masked_cross_entropy(out["seg"], masks)
-        if cfg.affinity_weight:
-            probs = F.softmax(out["seg"].float(), 1)
+        if cfg.affinity_weight:  # on the masks' grid: the logits upsampled as the cross entropy sees them
+            logits = F.interpolate(out["seg"].float(), size=masks.shape[-2:], mode="bilinear", align_corners=False)
             terms["aa"] = cfg.affinity_weight * adaptive_affinity_loss(
-                probs, labels, weights, num_classes=classes.num_classes, distance=cfg.affinity_distance,
-                margin=cfg.affinity_margin, background=0 if classes.has_background else None)
+                F.softmax(logits, 1), masks, confidence, num_classes=classes.num_classes,
+                distance=cfg.affinity_distance, margin=cfg.affinity_margin,
+                background=0 if classes.has_background else None)
         loss = sum(value for key, value in terms.items() if key != "reassigned")
         return {"loss": loss, **{key: value.detach() for key, value in terms.items()}}
 
