@@ -3,12 +3,14 @@ import pytest
 import torch
 
 from wsss.engine.checkpoint import CheckpointError
+from wsss.models.aalr_net import AALRNet
 from wsss.models.affinity_net import AffinityNet
 from wsss.models.auxsegnet import AuxSegNet
 from wsss.models.backbones import create_backbone
 from wsss.models.base import TaskNet
 from wsss.models.cam_net import CAMNet
 from wsss.models.factory import available_models, create_model, model_from_checkpoint, register_model
+from wsss.models.prototype_net import PrototypeNet
 from wsss.models.seg_net import SegNet
 
 CASES = {
@@ -16,6 +18,9 @@ CASES = {
     "affinity": (AffinityNet, {"dims": (8, 16, 32)}),
     "segmentation": (SegNet, {"num_classes": 3, "head": "aspp", "head_channels": 16}),
     "auxsegnet": (AuxSegNet, {"num_classes": 3, "channels": 8, "frozen": ["stem"]}),
+    "aalr": (AALRNet, {"num_classes": 3, "num_tags": 2, "head_channels": 8, "embed_dims": 4}),
+    "prototype": (PrototypeNet, {"num_classes": 3, "num_tags": 2, "prototypes": 2, "head_channels": 8,
+                                 "embed_dims": 4}),
 }
 
 
@@ -32,7 +37,7 @@ def is_plain(value) -> bool:
 
 
 def test_available_models_lists_the_built_in_kinds():
-    assert available_models() == ["affinity", "auxsegnet", "cam", "segmentation"]
+    assert available_models() == ["aalr", "affinity", "auxsegnet", "cam", "prototype", "segmentation"]
 
 
 @pytest.mark.parametrize("kind", CASES)
