@@ -66,3 +66,12 @@ def test_it_can_start_from_the_runs_classifier(fast, tmp_path, demo_root, monkey
     run = tmp_path / "runs" / "c" / "checkpoints"
     assert torch.load(run / "prototype.pt", weights_only=True)["meta"]["start"] == \
         torch.load(run / "cls.pt", weights_only=True)["meta"]
+
+
+def test_background_under_a_constant_score_is_confident_and_its_prototypes_learn(fast, tmp_path, demo_root,
+                                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [*fast, f"data.root={demo_root}", "name=bg", "prototype.confident=0.6"]
+    assert main(["train-prototype", "--quiet", *args]) == 0
+    seen = torch.load(tmp_path / "runs" / "bg" / "checkpoints" / "prototype.pt", weights_only=True)["model"]["seen"]
+    assert seen[0].any()  # the background's prototypes were updated

@@ -18,7 +18,7 @@ class PrototypeConfig:
     warmup_epochs: int = 2  # classification only; segmentation, prototypes and contrast switch on after
     prototypes: int = 4  # K per class (background included)
     momentum: float = 0.9  # prototype EMA
-    confident: float = 0.6  # pixels whose localization score reaches this update the prototypes
+    confident: float = 0.6  # pixels whose label holds this share of their classes' scores update the prototypes
     temperature: float = 0.1  # prototype contrastive loss
     contrast_weight: float = 0.1
     background_prototypes: bool = True  # background from its prototypes; false: the constant bg_threshold

@@ -51,8 +51,11 @@ def localize(out: dict[str, Tensor], tags: Tensor, prototypes: Tensor, seen: Ten
 
 def pseudo_labels(loc: Localization, seen: Tensor, cfg: PrototypeConfig, *, rectify: bool) -> tuple[Tensor, Tensor]:
     """(labels (B, H, W) long, confidence (B, H, W)): the argmax of the allowed classes' scores,
-    rectified by the prototypes when ``rectify``."""
-    confidence, labels = loc.scores.masked_fill(~loc.allowed[:, :, None, None], -1.0).max(1)
+    rectified by the prototypes when ``rectify``. The confidence is the winner's share of the
+    allowed classes' scores, so a constant background score can be confident too."""
+    scores = loc.scores.clamp_min(0) * loc.allowed[:, :, None, None]
+    best, labels = scores.masked_fill(~loc.allowed[:, :, None, None], -1.0).max(1)
+    confidence = best / scores.sum(1).clamp_min(1e-5)
     if rectify:
         usable = loc.allowed & seen.any(1)[None]
         labels, _ = reassign_by_similarity(loc.sims, labels, usable, margin=cfg.rectify_margin, mode=cfg.rectify_mode)
