@@ -40,11 +40,11 @@ def test_one_run_on_the_demo_scores_cam_localization_and_pseudo_labels(fast, tmp
 def test_the_ablations_run(fast, tmp_path, demo_root, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = [*fast, f"data.root={demo_root}", "name=a", "prototype.rectify=false",
-            "prototype.background_prototypes=false"]
+            "prototype.background_prototypes=true"]
     assert main(["run", "--quiet", *args]) == 0
 
 
-def test_without_background_the_background_prototypes_are_refused_then_off(fast, tmp_path, demo_root, monkeypatch,
+def test_without_background_the_background_prototypes_are_refused_and_off_by_default(fast, tmp_path, demo_root, monkeypatch,
                                                                           capsys):
     root = tmp_path / "nobg"
     shutil.copytree(demo_root, root)
@@ -53,9 +53,9 @@ def test_without_background_the_background_prototypes_are_refused_then_off(fast,
     (root / "classes.txt").write_text("\n".join(["ground", *names[1:]]) + "\n")
     monkeypatch.chdir(tmp_path)
     args = [*fast, "data.kind=voc", f"data.root={root}", "data.labels=masks", "name=nobg"]
-    assert main(["run", "--quiet", *args]) == 1
+    assert main(["run", "--quiet", *args, "prototype.background_prototypes=true"]) == 1
     assert "background_prototypes=true needs a dataset with a background class" in capsys.readouterr().err
-    assert main(["run", "--quiet", *args, "prototype.background_prototypes=false"]) == 0
+    assert main(["run", "--quiet", *args]) == 0
 
 
 def test_it_can_start_from_the_runs_classifier(fast, tmp_path, demo_root, monkeypatch):
@@ -71,7 +71,8 @@ def test_it_can_start_from_the_runs_classifier(fast, tmp_path, demo_root, monkey
 def test_background_under_a_constant_score_is_confident_and_its_prototypes_learn(fast, tmp_path, demo_root,
                                                                                   monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = [*fast, f"data.root={demo_root}", "name=bg", "prototype.confident=0.6"]
+    args = [*fast, f"data.root={demo_root}", "name=bg", "prototype.confident=0.6",
+            "prototype.background_prototypes=true"]
     assert main(["train-prototype", "--quiet", *args]) == 0
     seen = torch.load(tmp_path / "runs" / "bg" / "checkpoints" / "prototype.pt", weights_only=True)["model"]["seen"]
     assert seen[0].any()  # the background's prototypes were updated
