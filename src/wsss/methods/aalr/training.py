@@ -15,41 +15,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wsss.data import ClassSet, SegDataset
+from wsss.data import ClassSet
 from wsss.engine.trainer import StepFn
 from wsss.methods.aalr.config import AALRConfig
 from wsss.methods.aalr.masks import online_masks
 from wsss.models.cam_net import multilabel_loss
 from wsss.ops.adaptive_affinity import adaptive_affinity_loss
 from wsss.ops.label_reassign import allowed_classes, centroid_loss, class_centroids, reassign_labels
-from wsss.engine.checkpoint import load_checkpoint
-from wsss.stages.cams import CLASSIFIER
-from wsss.stages.common import train_stage
 from wsss.stages.context import StageContext
+from wsss.stages.one_network import train_one_network
 from wsss.stages.segmentation import masked_cross_entropy
 
 NETWORK = "aalr"  # checkpoints/aalr.pt
-TRAINING_KEYS = ("init", "warmup_epochs", "bg_threshold", "mask_stride", "refine", "head_channels", "embed_dims",
-                 "affinity_weight", "affinity_distance", "affinity_margin", "reassign", "reassign_mode",
-                 "reassign_margin", "confident", "embed_weight")
 
 
 def train_aalr(cfg: AALRConfig, ctx: StageContext) -> Path:
     """Train the network once; writes ``checkpoints/aalr.pt``."""
-    settings = {key: getattr(cfg, key) for key in TRAINING_KEYS}
-    start = load_checkpoint(ctx.paths.checkpoint(CLASSIFIER)) if cfg.init == "classifier" else None
-    meta = ctx.fingerprint(model=ctx.cfg.model, train=cfg.train, aalr=settings, seed=ctx.runtime.seed,
-                           start=start["meta"] if start else None)
-
-    def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
-        classes = dataset.classes
-        net = ctx.create_model(NETWORK, num_classes=classes.num_classes, num_tags=classes.num_foreground,
-                               head_channels=cfg.head_channels, embed_dims=cfg.embed_dims)
-        if start is not None:
-            net.start_from_classifier(start["model"])
-        return net, make_step(cfg, classes)
-
-    return train_stage(ctx, cfg.train, build, out=ctx.paths.checkpoint(NETWORK), meta=meta)
+    return train_one_network(cfg, ctx, kind=NETWORK, section="aalr", make_step=make_step,
+                             network_args=lambda c: {"head_channels": c.head_channels, "embed_dims": c.embed_dims})
 
 
 def make_step(cfg: AALRConfig, classes: ClassSet) -> StepFn:

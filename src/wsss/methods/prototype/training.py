@@ -14,38 +14,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsss.constants import IGNORE
-from wsss.data import ClassSet, SegDataset
+from wsss.data import ClassSet
 from wsss.engine.trainer import StepFn
 from wsss.methods.prototype.config import PrototypeConfig
 from wsss.methods.prototype.localization import localize, pseudo_labels
 from wsss.models.cam_net import multilabel_loss
 from wsss.ops.prototypes import contrastive_loss
-from wsss.engine.checkpoint import load_checkpoint
-from wsss.stages.cams import CLASSIFIER
-from wsss.stages.common import train_stage
 from wsss.stages.context import StageContext
+from wsss.stages.one_network import train_one_network
 from wsss.stages.segmentation import masked_cross_entropy
 
 NETWORK = "prototype"  # checkpoints/prototype.pt
-PREDICTION_KEYS = ("scales", "predict_refine")
 
 
 def train_prototype(cfg: PrototypeConfig, ctx: StageContext) -> Path:
     """Train the network once; writes ``checkpoints/prototype.pt`` (prototypes included)."""
-    settings = {k: v for k, v in vars(cfg).items() if k not in PREDICTION_KEYS and k != "train"}
-    start = load_checkpoint(ctx.paths.checkpoint(CLASSIFIER)) if cfg.init == "classifier" else None
-    meta = ctx.fingerprint(model=ctx.cfg.model, train=cfg.train, prototype=settings, seed=ctx.runtime.seed,
-                           start=start["meta"] if start else None)
-
-    def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
-        classes = dataset.classes
-        net = ctx.create_model(NETWORK, num_classes=classes.num_classes, num_tags=classes.num_foreground,
-                               prototypes=cfg.prototypes, head_channels=cfg.head_channels, embed_dims=cfg.embed_dims)
-        if start is not None:
-            net.start_from_classifier(start["model"])
-        return net, make_step(cfg, classes)
-
-    return train_stage(ctx, cfg.train, build, out=ctx.paths.checkpoint(NETWORK), meta=meta)
+    return train_one_network(cfg, ctx, kind=NETWORK, section="prototype", make_step=make_step,
+                             network_args=lambda c: {"prototypes": c.prototypes, "head_channels": c.head_channels,
+                                                     "embed_dims": c.embed_dims})
 
 
 def make_step(cfg: PrototypeConfig, classes: ClassSet) -> StepFn:

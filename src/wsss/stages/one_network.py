@@ -1,0 +1,44 @@
+"""Training of a method whose one network does everything (AA&LR, the prototype method).
+
+Such a network has a backbone, a ``classifier`` (its CAMs) and heads of its own; it starts from
+ImageNet weights, or (``init: classifier``) from the run's classifier stage. Its fingerprint holds
+every setting of the method's section except the prediction ones, so predicting again at other
+scales never retrains it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from wsss.data import ClassSet, SegDataset
+from wsss.engine.checkpoint import load_checkpoint
+from wsss.engine.trainer import StepFn
+from wsss.stages.cams import CLASSIFIER
+from wsss.stages.common import train_stage
+from wsss.stages.context import StageContext
+
+PREDICTION_KEYS = ("scales", "predict_refine")  # section fields that only change the prediction
+
+
+def train_one_network(cfg: Any, ctx: StageContext, *, kind: str, section: str,
+                      network_args: Callable[[Any], dict[str, Any]],
+                      make_step: Callable[[Any, ClassSet], StepFn]) -> Path:
+    """Train network ``kind`` (``models.factory``) once with ``make_step(cfg, classes)``; writes
+    ``checkpoints/<kind>.pt``. ``cfg`` is the method's section (with ``train`` and ``init``)."""
+    settings = {key: value for key, value in vars(cfg).items() if key not in ("train", *PREDICTION_KEYS)}
+    start = load_checkpoint(ctx.paths.checkpoint(CLASSIFIER)) if cfg.init == "classifier" else None
+    meta = ctx.fingerprint(model=ctx.cfg.model, train=cfg.train, **{section: settings}, seed=ctx.runtime.seed,
+                           start=start["meta"] if start else None)
+
+    def build(dataset: SegDataset) -> tuple[nn.Module, StepFn]:
+        classes = dataset.classes
+        net = ctx.create_model(kind, num_classes=classes.num_classes, num_tags=classes.num_foreground,
+                               **network_args(cfg))
+        if start is not None:
+            net.start_from_classifier(start["model"])
+        return net, make_step(cfg, classes)
+
+    return train_stage(ctx, cfg.train, build, out=ctx.paths.checkpoint(kind), meta=meta)
