@@ -89,3 +89,16 @@ def test_it_can_start_from_the_runs_classifier(fast, tmp_path, demo_root, monkey
     run = tmp_path / "runs" / "c" / "checkpoints"
     cls, aalr = (torch.load(run / f"{name}.pt", weights_only=True) for name in ("cls", "aalr"))
     assert aalr["meta"]["start"] == cls["meta"]
+
+
+def test_under_torchrun_the_warm_up_and_the_ablations_leave_no_parameter_without_gradient(fast, tmp_path, demo_root):
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "wsss",
+               "train-aalr", "--quiet", *fast, f"data.root={demo_root}", "name=ddp", "aalr.reassign=false"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "runs" / "ddp" / "checkpoints" / "aalr.pt").is_file()

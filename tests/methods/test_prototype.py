@@ -76,3 +76,18 @@ def test_background_under_a_constant_score_is_confident_and_its_prototypes_learn
     assert main(["train-prototype", "--quiet", *args]) == 0
     seen = torch.load(tmp_path / "runs" / "bg" / "checkpoints" / "prototype.pt", weights_only=True)["model"]["seen"]
     assert seen[0].any()  # the background's prototypes were updated
+
+
+def test_under_torchrun_the_prototype_update_is_summed_over_ranks(fast, tmp_path, demo_root):
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "wsss",
+               "train-prototype", "--quiet", *fast, f"data.root={demo_root}", "name=ddp",
+               "prototype.background_prototypes=true"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = torch.load(tmp_path / "runs" / "ddp" / "checkpoints" / "prototype.pt", weights_only=True)["model"]
+    assert state["seen"].any() and torch.allclose(state["prototypes"].norm(dim=-1), torch.ones(4, 2), atol=1e-5)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from wsss.data import ClassSet, SegDataset
 from wsss.engine.checkpoint import load_checkpoint
@@ -42,3 +42,9 @@ def train_one_network(cfg: Any, ctx: StageContext, *, kind: str, section: str,
         return net, make_step(cfg, classes)
 
     return train_stage(ctx, cfg.train, build, out=ctx.paths.checkpoint(kind), meta=meta)
+
+
+def with_every_output(loss: Tensor, out: dict[str, Tensor]) -> Tensor:
+    """``loss`` plus zero times every output, so that in a step that uses only some heads (a
+    warm-up) every parameter still gets a gradient: DistributedDataParallel requires it."""
+    return loss + sum(value.float().sum() for value in out.values()) * 0

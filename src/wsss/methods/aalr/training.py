@@ -23,7 +23,7 @@ from wsss.models.cam_net import multilabel_loss
 from wsss.ops.adaptive_affinity import adaptive_affinity_loss
 from wsss.ops.label_reassign import allowed_classes, centroid_loss, class_centroids, reassign_labels
 from wsss.stages.context import StageContext
-from wsss.stages.one_network import train_one_network
+from wsss.stages.one_network import train_one_network, with_every_output
 from wsss.stages.segmentation import masked_cross_entropy
 
 NETWORK = "aalr"  # checkpoints/aalr.pt
@@ -44,7 +44,7 @@ def make_step(cfg: AALRConfig, classes: ClassSet) -> StepFn:
         tags = batch["labels"]
         cls = multilabel_loss(out["logits"].float(), tags)
         if int(batch["epoch"][0]) < cfg.warmup_epochs:
-            return {"loss": cls, "cls": cls.detach()}
+            return {"loss": with_every_output(cls, out), "cls": cls.detach()}
         masks, confidence, _ = online_masks(out["cams"], tags, batch["image"], bg_threshold=bg_threshold,
                                             stride=cfg.mask_stride, method=cfg.refine)
         grid = out["seg"].shape[-2:]
@@ -65,7 +65,7 @@ def make_step(cfg: AALRConfig, classes: ClassSet) -> StepFn:
                 F.softmax(logits, 1), masks, confidence, num_classes=classes.num_classes,
                 distance=cfg.affinity_distance, margin=cfg.affinity_margin,
                 background=0 if classes.has_background else None)
-        loss = sum(value for key, value in terms.items() if key != "reassigned")
+        loss = with_every_output(sum(value for key, value in terms.items() if key != "reassigned"), out)
         return {"loss": loss, **{key: value.detach() for key, value in terms.items()}}
 
     return step

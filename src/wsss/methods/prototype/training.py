@@ -21,7 +21,7 @@ from wsss.methods.prototype.localization import localize, pseudo_labels
 from wsss.models.cam_net import multilabel_loss
 from wsss.ops.prototypes import contrastive_loss
 from wsss.stages.context import StageContext
-from wsss.stages.one_network import train_one_network
+from wsss.stages.one_network import train_one_network, with_every_output
 from wsss.stages.segmentation import masked_cross_entropy
 
 NETWORK = "prototype"  # checkpoints/prototype.pt
@@ -43,7 +43,7 @@ def make_step(cfg: PrototypeConfig, classes: ClassSet) -> StepFn:
         tags = batch["labels"]
         cls = multilabel_loss(out["logits"].float(), tags)
         if int(batch["epoch"][0]) < cfg.warmup_epochs:
-            return {"loss": cls, "cls": cls.detach()}
+            return {"loss": with_every_output(cls, out), "cls": cls.detach()}
         size = tuple(s // cfg.mask_stride for s in batch["image"].shape[-2:])
         prototypes = model.prototypes.clone()  # constants of this step's losses; updated in place below
         loc = localize(out, tags, prototypes, model.seen, cfg, classes.has_background, size)
@@ -56,7 +56,7 @@ def make_step(cfg: PrototypeConfig, classes: ClassSet) -> StepFn:
                  "contrast": cfg.contrast_weight * contrastive_loss(embed, small, prototypes, cfg.temperature)}
         keep = sure & (small != IGNORE)
         model.update_prototypes(embed.detach().permute(0, 2, 3, 1)[keep], small[keep], cfg.momentum)
-        return {"loss": sum(terms.values()), **{k: v.detach() for k, v in terms.items()},
+        return {"loss": with_every_output(sum(terms.values()), out), **{k: v.detach() for k, v in terms.items()},
                 "confident": keep.float().mean()}
 
     return step
