@@ -44,8 +44,8 @@ def test_the_ablations_run(fast, tmp_path, demo_root, monkeypatch):
     assert main(["run", "--quiet", *args]) == 0
 
 
-def test_without_background_the_background_prototypes_are_refused_and_off_by_default(fast, tmp_path, demo_root, monkeypatch,
-                                                                          capsys):
+def test_without_background_the_background_prototypes_are_refused_and_off_by_default(fast, tmp_path, demo_root,
+                                                                                      monkeypatch, capsys):
     root = tmp_path / "nobg"
     shutil.copytree(demo_root, root)
     (root / "demo.json").unlink()

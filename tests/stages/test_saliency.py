@@ -22,7 +22,8 @@ def object_maps(tmp_path, demo_root):
     folder.mkdir()
     for mask in (demo_root / "SegmentationClass").glob("*.png"):
         objects = read_label_png(mask)
-        Image.fromarray(np.where((objects > 0) & (objects < 255), 255, 0).astype(np.uint8), "L").save(folder / mask.name)
+        salient = np.where((objects > 0) & (objects < 255), 255, 0).astype(np.uint8)
+        Image.fromarray(salient, "L").save(folder / mask.name)
     return folder
 
 

@@ -18,7 +18,9 @@ from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.trainer import StepFn
 from wsss.stages.cams import CLASSIFIER
 from wsss.stages.common import train_stage
+from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.context import StageContext
+from wsss.stages.segmentation import predict_checkpoint
 
 PREDICTION_KEYS = ("scales", "predict_refine")  # section fields that only change the prediction
 
@@ -42,6 +44,13 @@ def train_one_network(cfg: Any, ctx: StageContext, *, kind: str, section: str,
         return net, make_step(cfg, classes)
 
     return train_stage(ctx, cfg.train, build, out=ctx.paths.checkpoint(kind), meta=meta)
+
+
+def predict_one_network(cfg: Any, ctx: StageContext, *, kind: str) -> list[ArtifactDir]:
+    """The network's segmentation branch (output ``seg``) on the split, single- and multi-scale + flip,
+    at the section's ``scales``, refined by its ``predict_refine``."""
+    return predict_checkpoint(ctx, kind, scales=cfg.scales, refine=cfg.predict_refine,
+                              logits=lambda net, x: net(x)["seg"])
 
 
 def with_every_output(loss: Tensor, out: dict[str, Tensor]) -> Tensor:

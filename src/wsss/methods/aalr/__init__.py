@@ -23,7 +23,7 @@ from wsss.stages.cams import compute_cams
 from wsss.stages.classification import train_classifier
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
-from wsss.stages.segmentation import predict_checkpoint
+from wsss.stages.one_network import predict_one_network
 
 PSEUDO = "pseudo"
 
@@ -51,12 +51,6 @@ def final_masks(cfg: AALRConfig, ctx: StageContext) -> ArtifactDir:
     return map_images(folder, ctx.dataset(), ctx.runtime, make_process, f"masks {ctx.split}")
 
 
-def predict_aalr(cfg: AALRConfig, ctx: StageContext) -> list[ArtifactDir]:
-    """The segmentation branch on the split, single- and multi-scale + flip."""
-    return predict_checkpoint(ctx, NETWORK, scales=cfg.scales, refine=cfg.predict_refine,
-                              logits=lambda net, x: net(x)["seg"])
-
-
 METHOD = Method(
     name="aalr",
     summary="AA&LR (Zhang et al., ACM MM 2021): single stage, on-the-fly CAM masks, adaptive affinity loss, "
@@ -67,11 +61,12 @@ METHOD = Method(
               section="cls", when=lambda cfg: cfg.aalr.init == "classifier"),
         Stage("train-aalr", train_aalr, "train the one network: classification, then segmentation on its own masks",
               section="aalr"),
-        Stage("cams", partial(compute_cams, checkpoint=NETWORK), "multi-scale CAMs of the trained network on a split", section="cam",
-              produces=CAMS, any_split=True),
+        Stage("cams", partial(compute_cams, checkpoint=NETWORK), "multi-scale CAMs of the trained network on a split",
+              section="cam", produces=CAMS, any_split=True),
         Stage("pseudo", final_masks, "the trained network's on-the-fly masks on the training split", section="aalr",
               produces=Product("pseudo", "labels", "pseudo (on the fly) {name}")),
-        Stage("predict", predict_aalr, "predict the val split, single- and multi-scale + flip", section="aalr",
-              split="val", produces=PREDICTIONS),
+        Stage("predict", partial(predict_one_network, kind=NETWORK),
+              "predict the val split, single- and multi-scale + flip", section="aalr", split="val",
+              produces=PREDICTIONS),
     ),
 )

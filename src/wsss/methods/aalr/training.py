@@ -53,8 +53,9 @@ def make_step(cfg: AALRConfig, classes: ClassSet) -> StepFn:
         if cfg.reassign:
             embed = out["embed"].float()
             centroids, found = class_centroids(embed.detach(), labels, weights >= cfg.confident, classes.num_classes)
-            labels, changed = reassign_labels(embed.detach(), labels, allowed_classes(tags, classes.has_background), centroids,
-                                              found, margin=cfg.reassign_margin, mode=cfg.reassign_mode)
+            allowed = allowed_classes(tags, classes.has_background)
+            labels, changed = reassign_labels(embed.detach(), labels, allowed, centroids, found,
+                                              margin=cfg.reassign_margin, mode=cfg.reassign_mode)
             masks = torch.where(_nearest(changed, masks.shape[-2:]), _nearest(labels, masks.shape[-2:]), masks)
             terms["embed"] = cfg.embed_weight * centroid_loss(embed, labels, centroids, found)
             terms["reassigned"] = changed.float().mean()

@@ -25,7 +25,7 @@ from wsss.stages.cams import compute_cams
 from wsss.stages.classification import train_classifier
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
-from wsss.stages.segmentation import predict_checkpoint
+from wsss.stages.one_network import predict_one_network
 
 
 def _labels(cfg: PrototypeConfig, ctx: StageContext, kind: str, rectify: bool) -> ArtifactDir:
@@ -59,12 +59,6 @@ def rectified_labels(cfg: PrototypeConfig, ctx: StageContext) -> ArtifactDir:
     return _labels(cfg, ctx, "pseudo", rectify=cfg.rectify)
 
 
-def predict_prototype(cfg: PrototypeConfig, ctx: StageContext) -> list[ArtifactDir]:
-    """The segmentation branch on the split, single- and multi-scale + flip."""
-    return predict_checkpoint(ctx, NETWORK, scales=cfg.scales, refine=cfg.predict_refine,
-                              logits=lambda net, x: net(x)["seg"])
-
-
 def check_settings(cfg, classes: ClassSet) -> None:
     """Background prototypes need a background class."""
     if cfg.prototype.background_prototypes and not classes.has_background:
@@ -87,8 +81,9 @@ METHOD = Method(
               section="prototype", produces=Product("loc", "labels", "localization {name}")),
         Stage("pseudo", rectified_labels, "the rectified pseudo labels on train", section="prototype",
               produces=Product("pseudo", "labels", "pseudo (rectified) {name}")),
-        Stage("predict", predict_prototype, "predict the val split, single- and multi-scale + flip",
-              section="prototype", split="val", produces=PREDICTIONS),
+        Stage("predict", partial(predict_one_network, kind=NETWORK),
+              "predict the val split, single- and multi-scale + flip", section="prototype", split="val",
+              produces=PREDICTIONS),
     ),
     check=check_settings,
 )

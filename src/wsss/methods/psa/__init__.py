@@ -28,7 +28,8 @@ def _train_segmentation(seg: SegConfig, ctx: StageContext) -> Path:
 METHOD = Method(
     name="psa",
     summary="AffinityNet (Ahn & Kwak, CVPR 2018): CAM seeds -> learned affinities -> random walk -> seg net",
-    sections={"saliency": SaliencyConfig, "seeds": SeedConfig, "aff": AffConfig, "pseudo": PseudoConfig, "seg": SegConfig},
+    sections={"saliency": SaliencyConfig, "seeds": SeedConfig, "aff": AffConfig, "pseudo": PseudoConfig,
+              "seg": SegConfig},
     stages=(
         Stage("train-cls", train_classifier, "train the classification network on image labels", section="cls"),
         Stage("cams", compute_cams, "multi-scale CAMs of a split (trains the classifier first if needed)",
