@@ -93,3 +93,26 @@ def test_classes_txt_is_required(tiny_folder: Path):
     (tiny_folder / "classes.txt").unlink()
     with pytest.raises(DataFileError, match="classes file not found"):
         FolderDataset(tiny_folder, "train")
+
+
+def test_byte_order_mark_of_excel_csv_is_accepted(tmp_path: Path):
+    root = write_folder(tmp_path / "mine", "id,tags\none,cat\n")
+    (root / "labels.csv").write_bytes("\ufeffid,tags\none,cat\n".encode())
+    ds = FolderDataset(root, "train")
+    assert ds.ids == ["one"] and ds.classes.foreground_names[int(np.flatnonzero(ds.labels_of("one"))[0])] == "cat"
+
+
+def test_empty_split_file_is_named(tiny_folder: Path):
+    (tiny_folder / "splits").mkdir()
+    split = tiny_folder / "splits" / "val.txt"
+    split.write_text("\n")
+    with pytest.raises(DataFileError, match="the split list is empty") as err:
+        FolderDataset(tiny_folder, "val")
+    assert str(err.value).startswith(str(split))
+
+
+def test_labels_csv_without_rows_is_named(tmp_path: Path):
+    root = write_folder(tmp_path / "mine", "id,tags\n")
+    with pytest.raises(DataFileError, match="no image rows below the header") as err:
+        FolderDataset(root, "train")
+    assert str(root / "labels.csv") in str(err.value)

@@ -169,3 +169,11 @@ def test_shared_real_data_labels_from_masks(name: str, has_background: bool):
     present = ds.classes.labels_from_mask(sample.mask)
     assert np.array_equal(present, sample.labels)
     assert sample.mask.shape == sample.image.shape[:2]
+
+
+def test_empty_split_list_is_named_not_the_annotations(tiny_voc: Path):
+    split = tiny_voc / "ImageSets" / "Segmentation" / "train.txt"
+    split.write_text("")
+    with pytest.raises(DataFileError) as err:
+        VocDataset(tiny_voc, "train", strict=False)
+    assert str(err.value) == f"{split}: the split list is empty; write one image id per line"

@@ -53,9 +53,18 @@ def test_missing_file_names_the_path(tmp_path):
 def test_corrupt_file_names_the_path(tmp_path):
     path = tmp_path / "broken.pth"
     path.write_bytes(os.urandom(4096))
-    with pytest.raises(WeightsFormatError, match="cannot read weight file") as err:
+    with pytest.raises(WeightsFormatError, match="is not a PyTorch checkpoint / state dict") as err:
         create_backbone("tiny", weights=str(path))
     assert str(path) in str(err.value)
+
+
+def test_text_file_is_named_as_no_checkpoint(tmp_path):
+    path = tmp_path / "weights.txt"
+    path.write_text("these are not weights\n")
+    with pytest.raises(WeightsFormatError) as err:
+        load_state_dict_file(path)
+    assert str(err.value).startswith(f"{path} is not a PyTorch checkpoint / state dict: ")
+    assert "model.pretrained=false" in str(err.value)
 
 
 def test_file_without_tensors_is_refused(tmp_path):

@@ -104,7 +104,7 @@ def _describe(problems: list[Problem], what: str) -> str:
 
 def read_id_list(path: Path) -> tuple[list[str], list[Problem]]:
     """Ids of a split file (first token of each line, a path's stem allowed), without
-    duplicates; each repeated id is a Problem."""
+    duplicates; each repeated id is a Problem. An empty file is a DataFileError naming it."""
     ids: dict[str, int] = {}
     problems = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
@@ -116,6 +116,8 @@ def read_id_list(path: Path) -> tuple[list[str], list[Problem]]:
                                           f"{ids[id]}); remove the repeated line"))
         else:
             ids[id] = number
+    if not ids:
+        raise DataFileError(f"{path}: the split list is empty; write one image id per line")
     return list(ids), problems
 
 

@@ -65,7 +65,7 @@ def read_labels_csv(path: Path, classes: ClassSet) -> tuple[dict[str, np.ndarray
     """Multi-hot labels by id from an ``id,tags`` file, and every problem found in it."""
     if not path.is_file():
         raise DataFileError(f"{path}: labels file not found; write 'id,tags' then one line per image")
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's "CSV UTF-8" starts with a BOM
         rows = list(csv.reader(handle))
     if not rows or [cell.strip() for cell in rows[0]] != HEADER:
         raise DataFileError(f"{path}: the first line must be the header 'id,tags'")
@@ -112,6 +112,8 @@ def _split_ids(
                      for id in ids if id not in table]
         return ids, split_file, problems
     if split == "train":
+        if not table:
+            raise DataFileError(f"{labels_path}: no image rows below the header; add one line 'id,tags' per image")
         return list(table), labels_path, []
     raise DataFileError(f"{split_file}: split '{split}' not found; 'train' is every row of "
                         f"{labels_path.name}, other splits need splits/<split>.txt (found: "

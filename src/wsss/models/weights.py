@@ -48,7 +48,10 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged or foreign file
-        raise WeightsFormatError(f"cannot read weight file {path}: {type(err).__name__}: {err}") from err
+        raise WeightsFormatError(
+            f"{path} is not a PyTorch checkpoint / state dict: torch.load failed ({type(err).__name__}: {err}); "
+            f"pass a file written by torch.save, {NO_PRETRAINED_HINT}"
+        ) from err
     return _strip_prefix(_unwrap(obj, path), "module.")
 
 
