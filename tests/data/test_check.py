@@ -85,3 +85,19 @@ def test_unknown_tags_of_a_folder_dataset_are_listed(tmp_path: Path):
 
 def test_problem_prints_path_then_message():
     assert str(Problem(Path("a/b.png"), "broken")) == "a/b.png: broken"
+
+
+def test_empty_tags_of_an_image_whose_mask_holds_classes_are_reported(tmp_path: Path):
+    root = tmp_path / "mine"
+    (root / "images").mkdir(parents=True)
+    (root / "classes.txt").write_text("background\ncat\ndog\n")
+    (root / "labels.csv").write_text("id,tags\nx,\ny,\n")
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:4, :4], mask[4:, 4:] = 1, 2
+    for id, values in (("x", mask), ("y", np.zeros((8, 8), np.uint8))):  # y: background only, fine
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "images" / f"{id}.png")
+        write_label_png(root / "masks" / f"{id}.png", values, [0] * 768)
+    ds = build_dataset(DataConfig(kind="folder", root=str(root)), "train", strict=False)
+    assert [str(p) for p in check_dataset(ds, progress=False)] == [
+        f"{root / 'masks' / 'x.png'}: mask holds cat, dog but image 'x' has no tags; add them to its labels "
+        f"(or fix the mask)"]

@@ -41,6 +41,7 @@ def _check_item(ds: SegDataset, id: str) -> list[Problem]:
     problems += mask_problems
     if mask is not None:
         problems += _check_mask(mask, mask_path, ds.classes.num_classes)
+        problems += _check_tags_against_mask(ds, id, mask, mask_path)
     if mask is not None and image is not None and mask.shape != image.shape[:2]:
         problems.append(Problem(mask_path, f"mask is {_size(mask)} but image {image_path.name} is "
                                            f"{_size(image)}; re-export the mask at the image size"))
@@ -66,6 +67,18 @@ def _check_mask(mask: np.ndarray, path: Path, num_classes: int) -> list[Problem]
         return []
     return [Problem(path, f"mask values {bad} out of range: valid are 0..{num_classes - 1} "
                           f"(the classes) and {IGNORE} (void); check classes.txt or re-export the mask")]
+
+
+def _check_tags_against_mask(ds: SegDataset, id: str, mask: np.ndarray, path: Path) -> list[Problem]:
+    """An image with no tags whose mask holds classes: its labels were left out by mistake."""
+    if ds.labels_of(id).any():
+        return []
+    present = np.flatnonzero(ds.classes.labels_from_mask(mask))
+    if not present.size:
+        return []
+    names = ", ".join(ds.classes.foreground_names[k] for k in present)
+    return [Problem(path, f"mask holds {names} but image '{id}' has no tags; add them to its labels "
+                          f"(or fix the mask)")]
 
 
 def _size(array: np.ndarray) -> str:
