@@ -134,3 +134,75 @@ def test_eval_keeps_the_scores_of_each_folder_of_a_split_apart(run_args, tmp_pat
         assert main(["eval", "--quiet", *run_args, "--path", str(run / folder)]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert "fixed" in metrics["eval/cams/train/train"] and "confident" in metrics["eval/seeds/train/train"]
+
+
+def test_unusable_run_folder_is_named_before_any_work(run_args, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out_dir, run in (("/proc/x", "/proc/x/t"), (str(blocker), f"{blocker}/t")):
+        assert main(["train-cls", "--quiet", *run_args, f"out_dir={out_dir}"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: cannot write to the run folder {run}: ") and "set out_dir" in err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_ctrl_c_names_the_checkpoint_to_resume_from_and_exits_130(run_args, tmp_path, capsys, monkeypatch):
+    from wsss.stages.pipeline import Pipeline
+
+    def interrupted(pipeline, stage, split=None):
+        raise KeyboardInterrupt
+
+    def interrupted_after_a_checkpoint(pipeline, stage, split=None):
+        last = pipeline.paths.checkpoint("cls").with_suffix(".last.pt")
+        last.parent.mkdir(parents=True, exist_ok=True)
+        last.write_bytes(b"")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Pipeline, "run_stage", interrupted)
+    assert main(["train-cls", "--quiet", *run_args]) == 130
+    assert capsys.readouterr().err == (
+        "interrupted; run the same command again: finished stages and written per-image outputs are kept\n")
+    monkeypatch.setattr(Pipeline, "run_stage", interrupted_after_a_checkpoint)
+    assert main(["train-cls", "--quiet", *run_args]) == 130
+    assert capsys.readouterr().err == "interrupted; `--resume` goes on from runs/t/checkpoints/cls.last.pt\n"
+    assert not (tmp_path / "runs" / "t" / "run.lock").exists()
+
+
+def test_cams_with_other_classifier_settings_is_refused_and_config_yaml_kept(run_args, tmp_path, capsys):
+    assert main(["train-cls", "--quiet", *run_args]) == 0
+    config = tmp_path / "runs" / "t" / "config.yaml"
+    saved = config.read_text()
+    capsys.readouterr()
+    for command in ("cams", "train-cls"):
+        assert main([command, "--quiet", *run_args, "cls.dropout=0.3", "cls.train.lr=0.5"]) == 1
+        err = capsys.readouterr().err
+        assert "cls.pt was made with another configuration (differs in: cls.dropout, cls.train.lr)" in err
+        assert config.read_text() == saved
+
+
+def test_a_run_folder_in_use_is_refused_naming_the_other_process(run_args, tmp_path, capsys):
+    import os
+    import socket
+
+    lock = tmp_path / "runs" / "t" / "run.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "command": "wsss run",
+                                "started": "2026-01-02 03:04:05 +0000"}))
+    assert main(["train-cls", "--quiet", *run_args]) == 1
+    err = capsys.readouterr().err
+    assert f"is in use by pid {os.getppid()} on {socket.gethostname()} (`wsss run`" in err
+    assert not (tmp_path / "runs" / "t" / "checkpoints").exists()
+
+
+def test_skip_bad_leaves_out_broken_images_lists_and_counts_them(broken_voc, run_args, tmp_path):
+    root, jpeg, mask = broken_voc
+    args = [*run_args, "data.kind=voc", f"data.root={root}"]
+    assert main(["cams", "--quiet", *args]) == 1
+    assert main(["cams", "--quiet", "--skip-bad", *args]) == 0
+    run = tmp_path / "runs" / "t"
+    listed = dict(line.split("\t") for line in (run / "skipped-train.txt").read_text().splitlines())
+    assert set(listed) == {jpeg.stem, mask.stem}
+    assert listed[jpeg.stem].startswith(f"{jpeg}: cannot decode image") and listed[mask.stem].startswith(str(mask))
+    assert json.loads((run / "metrics.json").read_text())["skipped/train"] == {"count": 2, "list": "skipped-train.txt"}
+    written = {path.stem for path in (run / "cams" / "train").glob("*.npz")}
+    assert len(written) == 14 and not written & set(listed)

@@ -7,15 +7,17 @@ method's extra commands are added the same way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from wsss.config import ConfigError, RunConfig, load_config, save_config
+from wsss.config import ConfigError, RunConfig, load_config
 from wsss.data import build_dataset, detect_layout, generate_demo
 from wsss.engine.checkpoint import CheckpointError
+from wsss.engine.run_lock import RunLock
 from wsss.engine.runtime import Runtime, create_runtime
 from wsss.engine.trainer import NonFiniteLossError
 from wsss.io import DataFileError
@@ -23,6 +25,7 @@ from wsss.methods import all_methods, get_method
 from wsss.methods.base import Command, Method, Stage
 from wsss.stages.artifacts import ArtifactMismatchError
 from wsss.stages.common import raise_file_problems
+from wsss.stages.layout import RunPaths
 from wsss.stages.pipeline import Pipeline
 
 # Errors whose message tells the user what to fix; they are printed without a traceback
@@ -34,14 +37,28 @@ USER_ERRORS = (ConfigError, DataFileError, CheckpointError, ArtifactMismatchErro
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except USER_ERRORS as err:
-        if os.environ.get("WSSS_DEBUG"):
-            raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {message}", file=sys.stderr)
-        return 1
+    with contextlib.ExitStack() as args.cleanup:  # the run folder's lock, released however the command ends
+        try:
+            return args.handler(args)
+        except USER_ERRORS as err:
+            if os.environ.get("WSSS_DEBUG"):
+                raise
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+            print(f"error: {message}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            if os.environ.get("WSSS_DEBUG"):
+                raise
+            print(_interrupted(getattr(args, "run_paths", None)), file=sys.stderr)
+            return 130
+
+
+def _interrupted(paths: RunPaths | None) -> str:
+    """What a Ctrl-C leaves and how to go on from it."""
+    last = paths.last_checkpoint() if paths is not None else None
+    if last is not None:
+        return f"interrupted; `--resume` goes on from {last}"
+    return "interrupted; run the same command again: finished stages and written per-image outputs are kept"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--split", help="dataset split (default: the stage's own)")
         if resume:
             sub.add_argument("--resume", action="store_true", help="continue an interrupted training run")
+            sub.add_argument("--skip-bad", action="store_true",
+                             help="leave out images whose files cannot be read (listed in skipped-<split>.txt)")
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
         sub.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. cls.train.lr=0.05")
         sub.set_defaults(handler=handler)
@@ -98,15 +117,16 @@ def _setup(args: argparse.Namespace) -> tuple[RunConfig, Runtime]:
 
 
 def _pipeline(args: argparse.Namespace, check: Callable[[Method], object] = lambda method: None) -> Pipeline:
-    """The configured method's pipeline, once ``check(method)`` passed; the resolved config is
-    written to the run folder before any work."""
+    """The configured method's pipeline, once ``check(method)`` passed and the run folder is
+    writable and locked for this command (rank 0 takes the lock)."""
     cfg, runtime = _setup(args)
     method = get_method(cfg.method)
     check(method)
-    pipeline = Pipeline(method, cfg, runtime, resume=getattr(args, "resume", False))
+    args.run_paths = RunPaths(cfg.run_dir)
     if runtime.is_main:
-        save_config(cfg, pipeline.paths.config)
-    return pipeline
+        args.cleanup.enter_context(RunLock(args.run_paths.lock))
+    return Pipeline(method, cfg, runtime, resume=getattr(args, "resume", False),
+                    skip_bad=getattr(args, "skip_bad", False))
 
 
 def _demo_data(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ lists them.
 """
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,6 +78,12 @@ class SegDataset(ABC):
     @abstractmethod
     def mask_path(self, id: str) -> Path | None:
         """Where the mask of ``id`` is (or should be); None when the split has no masks."""
+
+    def subset(self, ids: list[str]) -> SegDataset:
+        """The same dataset restricted to ``ids`` (``--skip-bad``), its problems settled by the caller."""
+        part = copy.copy(self)
+        part.ids, part.problems = list(ids), []
+        return part
 
     def labels_of(self, id: str) -> np.ndarray:
         """Multi-hot foreground labels from the index (no file is read)."""

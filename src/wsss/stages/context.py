@@ -13,6 +13,7 @@ from wsss.engine.runtime import Runtime
 from wsss.models.factory import create_model
 from wsss.stages.common import fingerprint, raise_file_problems
 from wsss.stages.layout import RunPaths
+from wsss.stages.skipping import usable_ids
 
 
 @dataclass
@@ -32,15 +33,23 @@ class StageContext:
     resume: bool = False
     datasets: dict[str, SegDataset] = field(default_factory=dict)
     identities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skip_bad: bool = False
+    usable: dict[str, list[str]] = field(default_factory=dict)
 
     def dataset(self, split: str | None = None, *, check: bool = False) -> SegDataset:
         """The dataset of ``split`` (default: this stage's), refused while it has problems.
 
-        ``check`` decodes every file first and lists every problem found.
+        ``check`` decodes every file first and lists every problem found. With ``skip_bad`` every
+        file is decoded once per split and the images with bad files are left out instead.
         """
-        dataset = self._indexed(split or self.split)
+        split = split or self.split
+        dataset = self._indexed(split)
+        if self.skip_bad:
+            if split not in self.usable:
+                self.usable[split] = usable_ids(dataset, self.cfg.data.root, split, self.paths, self.runtime)
+            return dataset.subset(self.usable[split])
         if check:
-            raise_file_problems(dataset, self.cfg.data.root, split or self.split, self.runtime.progress)
+            raise_file_problems(dataset, self.cfg.data.root, split, self.runtime.progress)
         dataset.raise_problems()
         return dataset
 

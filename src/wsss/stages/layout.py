@@ -1,7 +1,7 @@
 """Where everything of a run lives: the one place that knows the run folder's layout.
 
 ```
-runs/<name>/config.yaml  metrics.json  log.jsonl
+runs/<name>/config.yaml  metrics.json  log.jsonl  run.lock (while a command runs)  skipped-<split>.txt
             checkpoints/<stage net>.pt   (and <net>.last.pt while training)
             cams/<split>/<id>.npz
             <labels>/<split>/<id>.png   (seeds, pseudo, ... : label maps of a method's stages)
@@ -32,9 +32,23 @@ class RunPaths:
     def log(self) -> Path:
         return self.root / "log.jsonl"
 
+    @property
+    def lock(self) -> Path:
+        """Held by the command working in the folder (``engine.run_lock``)."""
+        return self.root / "run.lock"
+
+    def skipped(self, split: str) -> Path:
+        """The ids ``--skip-bad`` left out of ``split``, each with its problem."""
+        return self.root / f"skipped-{split}.txt"
+
     def checkpoint(self, name: str) -> Path:
         """``checkpoints/<name>.pt``: the final weights of a training stage."""
         return self.root / "checkpoints" / f"{name}.pt"
+
+    def last_checkpoint(self) -> Path | None:
+        """The newest ``checkpoints/<net>.last.pt`` (an unfinished training stage's), if any."""
+        found = sorted(self.root.glob("checkpoints/*.last.pt"), key=lambda path: path.stat().st_mtime)
+        return found[-1] if found else None
 
     def cams(self, split: str) -> Path:
         return self.root / "cams" / split

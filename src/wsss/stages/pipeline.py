@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from wsss.config import RunConfig
+from wsss.config import RunConfig, save_config
 from wsss.engine.runtime import Runtime, seed_everything
 from wsss.io import remove_stale_temporaries
 from wsss.methods.base import Method, Stage
@@ -22,13 +22,15 @@ from wsss.stages.scoring import results_table, score_stage
 class Pipeline:
     """Runs the stages of ``method`` for one run config; ``outputs`` holds what each one returned."""
 
-    def __init__(self, method: Method, cfg: RunConfig, runtime: Runtime, *, resume: bool = False) -> None:
-        self.method, self.cfg, self.runtime, self.resume = method, cfg, runtime, resume
+    def __init__(self, method: Method, cfg: RunConfig, runtime: Runtime, *, resume: bool = False,
+                 skip_bad: bool = False) -> None:
+        self.method, self.cfg, self.runtime, self.resume, self.skip_bad = method, cfg, runtime, resume, skip_bad
         self.paths = RunPaths(cfg.run_dir)
         self.outputs: dict[str, Any] = {}
         self.seconds: dict[str, float] = {}
         self.datasets: dict[str, Any] = {}
         self.identities: dict[str, Any] = {}
+        self.usable: dict[str, list[str]] = {}
         if runtime.is_main and self.paths.root.is_dir():
             remove_stale_temporaries(self.paths.root)  # config.yaml, metrics.json cut by a kill
 
@@ -56,6 +58,8 @@ class Pipeline:
         if self.runtime.is_main:
             print(f"[{stage.name}] done in {self.seconds[stage.name]:.1f} s", flush=True)
         self.outputs[stage.name] = output
+        if self.runtime.is_main:  # only settings a stage has run with (its outputs checked against them)
+            save_config(self.cfg, self.paths.config)
         return output
 
     def context(self, stage: Stage, split: str | None = None) -> StageContext:
@@ -63,7 +67,7 @@ class Pipeline:
         data = self.cfg.data
         split = split or (data.val_split if stage.split == "val" else data.train_split)
         return StageContext(self.cfg, self.runtime, self.paths, stage.name, split, self.outputs, self.resume,
-                            self.datasets, self.identities)
+                            self.datasets, self.identities, self.skip_bad, self.usable)
 
     def score(self) -> dict[str, Any]:
         """Score every stage's products against the ground truth, write ``metrics.json``, print the table."""
