@@ -1,9 +1,15 @@
 """The ``wsss`` command as a user runs it: whole pipeline, resume/skip, bad data refused."""
 import json
+import os
 import shutil
+import socket
 
+import numpy as np
 import pytest
+from PIL import Image
 from wsss.cli import main
+from wsss.io import write_label_png
+from wsss.stages.pipeline import Pipeline
 
 
 @pytest.fixture
@@ -147,8 +153,6 @@ def test_unusable_run_folder_is_named_before_any_work(run_args, tmp_path, capsys
 
 
 def test_ctrl_c_names_the_checkpoint_to_resume_from_and_exits_130(run_args, tmp_path, capsys, monkeypatch):
-    from wsss.stages.pipeline import Pipeline
-
     def interrupted(pipeline, stage, split=None):
         raise KeyboardInterrupt
 
@@ -181,9 +185,6 @@ def test_cams_with_other_classifier_settings_is_refused_and_config_yaml_kept(run
 
 
 def test_a_run_folder_in_use_is_refused_naming_the_other_process(run_args, tmp_path, capsys):
-    import os
-    import socket
-
     lock = tmp_path / "runs" / "t" / "run.lock"
     lock.parent.mkdir(parents=True)
     lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "command": "wsss run",
@@ -206,3 +207,73 @@ def test_skip_bad_leaves_out_broken_images_lists_and_counts_them(broken_voc, run
     assert json.loads((run / "metrics.json").read_text())["skipped/train"] == {"count": 2, "list": "skipped-train.txt"}
     written = {path.stem for path in (run / "cams" / "train").glob("*.npz")}
     assert len(written) == 14 and not written & set(listed)
+
+
+def write_tiny_folder(root):
+    """A folder-format set of two 8x8 images with masks; each case below breaks one thing."""
+    (root / "images").mkdir(parents=True)
+    (root / "classes.txt").write_text("background\ncat\ndog\n")
+    (root / "labels.csv").write_text("id,tags\nx,cat\ny,dog\n")
+    for id, value in (("x", 1), ("y", 2)):
+        Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(root / "images" / f"{id}.png")
+        write_label_png(root / "masks" / f"{id}.png", np.full((8, 8), value, np.uint8), [0] * 768)
+    return root
+
+
+def _truncate(root):
+    image = root / "images" / "x.png"
+    image.write_bytes(image.read_bytes()[:40])
+    return image, "cannot decode image"
+
+
+def _resize_mask(root):
+    write_label_png(root / "masks" / "x.png", np.ones((6, 8), np.uint8), [0] * 768)
+    return root / "masks" / "x.png", "mask is 8x6 (width x height) but image x.png is 8x8"
+
+
+def _out_of_range(root):
+    write_label_png(root / "masks" / "x.png", np.full((8, 8), 7, np.uint8), [0] * 768)
+    return root / "masks" / "x.png", "mask values [7] out of range"
+
+
+def _unknown_class(root):
+    (root / "labels.csv").write_text("id,tags\nx,cat\ny,dog;cow\n")
+    return root / "labels.csv", "line 3: unknown class 'cow'"
+
+
+def _duplicate_id(root):
+    (root / "labels.csv").write_text("id,tags\nx,cat\ny,dog\nx,dog\n")
+    return root / "labels.csv", "line 4: duplicate id 'x'"
+
+
+@pytest.mark.parametrize("breaks", [_truncate, _resize_mask, _out_of_range, _unknown_class, _duplicate_id])
+def test_each_broken_file_is_one_named_error_without_a_traceback(breaks, tmp_path, capsys):
+    root = write_tiny_folder(tmp_path / "mine")
+    assert main(["check-data", "--quiet", str(root)]) == 0
+    path, message = breaks(root)
+    assert main(["check-data", "--quiet", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: 1 problem(s) in the dataset at") and f"{path}: {message}" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("override, message", [
+    ("cls.train.epochs=two", "error: 'cls.train.epochs' must be int, got 'two'\n"),
+    ("cls.train.lrr=0.1", "error: unknown config key 'cls.train.lrr'; known keys here: "),
+])
+def test_bad_config_values_are_one_named_error(override, message, tmp_path, capsys):
+    root = write_tiny_folder(tmp_path / "mine")
+    assert main(["train-cls", "--quiet", "data.kind=folder", f"data.root={root}", override]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_missing_weights_file_is_one_named_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = write_tiny_folder(tmp_path / "mine")
+    missing = tmp_path / "nowhere.pth"
+    assert main(["train-cls", "--quiet", "data.kind=folder", f"data.root={root}", "model.backbone=tiny",
+                 "workers=0", f"model.weights={missing}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: weight file not found: {missing}; ") and "model.pretrained=false" in err
+    assert err.count("\n") == 1

@@ -99,5 +99,5 @@ def test_empty_tags_of_an_image_whose_mask_holds_classes_are_reported(tmp_path: 
         write_label_png(root / "masks" / f"{id}.png", values, [0] * 768)
     ds = build_dataset(DataConfig(kind="folder", root=str(root)), "train", strict=False)
     assert [str(p) for p in check_dataset(ds, progress=False)] == [
-        f"{root / 'masks' / 'x.png'}: mask holds cat, dog but image 'x' has no tags; add them to its labels "
-        f"(or fix the mask)"]
+        f"{root / 'masks' / 'x.png'}: mask holds cat, dog but the image labels of 'x' hold no class; add "
+        f"them to its tags (or fix the mask)"]

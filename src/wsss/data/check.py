@@ -77,8 +77,8 @@ def _check_tags_against_mask(ds: SegDataset, id: str, mask: np.ndarray, path: Pa
     if not present.size:
         return []
     names = ", ".join(ds.classes.foreground_names[k] for k in present)
-    return [Problem(path, f"mask holds {names} but image '{id}' has no tags; add them to its labels "
-                          f"(or fix the mask)")]
+    return [Problem(path, f"mask holds {names} but the image labels of '{id}' hold no class; add "
+                          f"them to its tags (or fix the mask)")]
 
 
 def _size(array: np.ndarray) -> str:
