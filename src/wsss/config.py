@@ -41,7 +41,7 @@ class DemoConfig:
 class DataConfig:
     """Where the images and labels are and how to read them."""
 
-    kind: str = "demo"  # demo | voc | folder
+    kind: str = "demo"  # demo | voc | coco | folder
     root: str = "data/demo"
     train_split: str = "train"
     val_split: str = "val"

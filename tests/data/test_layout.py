@@ -24,6 +24,12 @@ def test_images_and_labels_csv_is_folder(tmp_path: Path):
     assert detect_layout(tmp_path) == "folder"
 
 
+def test_coco_instances_file_is_coco(tmp_path: Path):
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_val2014.json").write_text("{}")
+    assert detect_layout(tmp_path) == "coco"
+
+
 def test_images_without_labels_csv_names_every_layout(tmp_path: Path):
     (tmp_path / "images").mkdir()
     with pytest.raises(DataFileError) as err:
@@ -31,6 +37,7 @@ def test_images_without_labels_csv_names_every_layout(tmp_path: Path):
     message = str(err.value)
     assert message.startswith(f"{tmp_path}: not a dataset folder")
     assert "JPEGImages/ (VOC layout)" in message and "images/ + labels.csv (folder format)" in message
+    assert "annotations/instances_<split>2014.json (COCO)" in message
 
 
 def test_missing_folder_is_named(tmp_path: Path):

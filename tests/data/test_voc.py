@@ -140,8 +140,8 @@ def test_duplicate_ids_are_dropped_and_reported(tiny_voc: Path):
 def test_build_dataset_dispatches_on_kind(tiny_voc: Path):
     ds = build_dataset(DataConfig(kind="voc", root=str(tiny_voc)), "val")
     assert isinstance(ds, VocDataset) and ds.ids == ["d"]
-    with pytest.raises(ValueError, match="known kinds: demo, folder, voc"):
-        build_dataset(DataConfig(kind="coco", root=str(tiny_voc)), "val")
+    with pytest.raises(ValueError, match="known kinds: coco, demo, folder, voc"):
+        build_dataset(DataConfig(kind="cityscapes", root=str(tiny_voc)), "val")
 
 
 @pytest.mark.parametrize("progress", [True, False])

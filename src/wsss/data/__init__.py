@@ -1,4 +1,4 @@
-"""Datasets (VOC layout, folder format, generated demo), their checker and training transforms."""
+"""Datasets (VOC layout, COCO 2014, folder format, generated demo), their checker and training transforms."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,6 +8,7 @@ from wsss.config import ConfigError, DataConfig
 from wsss.data.base import Sample, SegDataset
 from wsss.data.check import Problem, check_dataset
 from wsss.data.classes import ClassSet
+from wsss.data.coco import CocoDataset
 from wsss.data.demo import MANIFEST, generate_demo
 from wsss.data.folder import FolderDataset
 from wsss.data.layout import detect_layout
@@ -48,6 +49,16 @@ def _folder(cfg: DataConfig, split: str, strict: bool, progress: bool) -> SegDat
     return FolderDataset(cfg.root, split, classes=cfg.classes, labels=cfg.labels, strict=strict)
 
 
+def _coco(cfg: DataConfig, split: str, strict: bool, progress: bool) -> SegDataset:
+    """COCO takes its classes, labels and masks from the instances file: other sources are refused."""
+    set_keys = [f"data.{key}" for key, default in (("classes", None), ("labels", "auto"), ("mask_dir", "auto"))
+                if getattr(cfg, key) != default]
+    if set_keys:
+        raise ConfigError(f"{', '.join(set_keys)}: not used by data.kind=coco (classes, image labels and masks "
+                          f"come from annotations/instances_<split>2014.json); remove them")
+    return CocoDataset(cfg.root, split, strict=strict)
+
+
 _BUILDERS: dict[str, Callable[[DataConfig, str, bool, bool], SegDataset]] = {
-    "demo": _demo, "folder": _folder, "voc": _voc,
+    "coco": _coco, "demo": _demo, "folder": _folder, "voc": _voc,
 }

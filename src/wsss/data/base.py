@@ -77,7 +77,14 @@ class SegDataset(ABC):
 
     @abstractmethod
     def mask_path(self, id: str) -> Path | None:
-        """Where the mask of ``id`` is (or should be); None when the split has no masks."""
+        """Where the mask of ``id`` is (or should be), or the file it is rendered from (COCO's
+        annotations); None when the split has no masks."""
+
+    def read_mask(self, id: str) -> np.ndarray | None:
+        """The (H, W) uint8 mask of ``id`` (255 = void); None when the split has no masks.
+        Readers that render masks instead of reading a PNG override it."""
+        path = self.mask_path(id)
+        return None if path is None else read_label_png(path)
 
     def subset(self, ids: list[str]) -> SegDataset:
         """The same dataset restricted to ``ids`` (``--skip-bad``), its problems settled by the caller."""
@@ -94,9 +101,7 @@ class SegDataset(ABC):
 
     def __getitem__(self, index: int) -> Sample:
         id = self.ids[index]
-        mask_path = self.mask_path(id)
-        mask = read_label_png(mask_path) if mask_path is not None else None
-        return Sample(read_image(self.image_path(id)), self.labels_of(id), mask, id)
+        return Sample(read_image(self.image_path(id)), self.labels_of(id), self.read_mask(id), id)
 
 
 def _describe(problems: list[Problem], what: str) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 
 from wsss.constants import IGNORE
 from wsss.data.base import Problem, SegDataset, problem_from_error
-from wsss.io import DataFileError, read_image, read_label_png
+from wsss.io import DataFileError, read_image
 from wsss.progress import progress as progress_bar
 
 __all__ = ["Problem", "check_dataset"]
@@ -32,11 +32,11 @@ def check_dataset(ds: SegDataset, *, progress: bool = True) -> list[Problem]:
 def _check_item(ds: SegDataset, id: str) -> list[Problem]:
     listed_in = f"add it or remove '{id}' from {ds.source}"
     image_path = ds.image_path(id)
-    image, problems = _read(read_image, image_path, f"image not found; {listed_in}")
+    image, problems = _read(lambda: read_image(image_path), image_path, f"image not found; {listed_in}")
     mask_path = ds.mask_path(id)
     if mask_path is None:
         return problems
-    mask, mask_problems = _read(read_label_png, mask_path,
+    mask, mask_problems = _read(lambda: ds.read_mask(id), mask_path,
                                 f"mask not found while other images of this split have one; {listed_in}")
     problems += mask_problems
     if mask is not None:
@@ -49,13 +49,13 @@ def _check_item(ds: SegDataset, id: str) -> list[Problem]:
 
 
 def _read(
-    reader: Callable[[Path], np.ndarray], path: Path, missing: str
+    read: Callable[[], np.ndarray], path: Path, missing: str
 ) -> tuple[np.ndarray | None, list[Problem]]:
-    """The decoded file, or None and the reason it cannot be read."""
+    """What ``read`` decodes from ``path``, or None and the reason it cannot be read."""
     if not path.is_file():
         return None, [Problem(path, missing)]
     try:
-        return reader(path), []
+        return read(), []
     except DataFileError as err:
         return None, [problem_from_error(path, err)]
 

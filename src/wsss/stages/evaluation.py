@@ -99,7 +99,7 @@ def ground_truth(dataset: SegDataset, show_progress: bool, desc: str) -> Iterato
     if not dataset.has_masks:
         raise DataFileError(f"the split has no ground-truth masks to evaluate against ({dataset.ids[:1]}...)")
     for image_id in progress(dataset.ids, desc, show_progress):
-        yield image_id, read_label_png(dataset.mask_path(image_id))
+        yield image_id, dataset.read_mask(image_id)
 
 
 def _existing(path: Path) -> Path:
