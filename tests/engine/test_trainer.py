@@ -7,11 +7,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from wsss.config import TrainConfig
+from wsss.config import ConfigError, TrainConfig
 from wsss.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from wsss.engine.interrupt import TrainingInterrupted
 from wsss.engine.run_log import RunLog
-from wsss.engine.runtime import create_runtime
+from wsss.engine.runtime import Runtime, create_runtime
 from wsss.engine.trainer import EpochSampler, NonFiniteLossError, Trainer
 
 
@@ -181,3 +181,10 @@ def test_sampler_shards_and_skips():
     assert list(resumed) == full[6:]
     small = list(EpochSampler(3, 4, seed=0))
     assert len(small) == 4  # a dataset smaller than a batch wraps around
+
+
+def test_a_global_batch_that_does_not_split_over_the_processes_is_refused(tmp_path):
+    two_processes = Runtime(torch.device("cpu"), world_size=2)  # CFG's batch of 3 cannot split in two
+    with pytest.raises(ConfigError, match="multiple of 2"):
+        Trainer(Net(), mse_step, Noisy(), CFG, stage="test", out_path=tmp_path / "m.pt", runtime=two_processes,
+                log=RunLog(tmp_path / "log.jsonl"), meta={})
