@@ -46,13 +46,15 @@ def _umask() -> int:
     return mask
 
 
-def remove_stale_temporaries(folder: str | Path, name: str = "*") -> None:
-    """Delete the temporary files that ``atomic_write`` left in ``folder`` for ``name`` when killed.
+def remove_stale_temporaries(folder: str | Path, name: str = "*", *, recursive: bool = False) -> None:
+    """Delete the temporary files that ``atomic_write`` left in ``folder`` (and, ``recursive``, its
+    subfolders) for ``name`` when killed.
 
     Call it only where no other process is writing to the folder (a stage's start on the main
     process), since a running writer's temporary file looks the same.
     """
-    for path in Path(folder).glob(f".{name}.*.tmp"):
+    folder = Path(folder)
+    for path in (folder.rglob if recursive else folder.glob)(f".{name}.*.tmp"):
         path.unlink(missing_ok=True)
 
 

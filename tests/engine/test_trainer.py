@@ -1,14 +1,17 @@
 import json
+import os
+import signal
 
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from wsss.config import TrainConfig
-from wsss.engine.checkpoint import load_checkpoint
+from wsss.config import ConfigError, TrainConfig
+from wsss.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from wsss.engine.interrupt import TrainingInterrupted
 from wsss.engine.run_log import RunLog
-from wsss.engine.runtime import create_runtime
+from wsss.engine.runtime import Runtime, create_runtime
 from wsss.engine.trainer import EpochSampler, NonFiniteLossError, Trainer
 
 
@@ -65,19 +68,73 @@ def crash_at(step_to_fail):
     return step
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
+def signal_at(step_to_signal, signum):
+    calls = {"n": 0}
+
+    def step(net, batch):
+        calls["n"] += 1
+        if calls["n"] == step_to_signal:
+            os.kill(os.getpid(), signum)  # arrives mid-step, as from a terminal or a scheduler
+        return mse_step(net, batch)
+    return step
+
+
+def logged_steps(folder):
+    return [json.loads(line)["step"] for line in (folder / "log.jsonl").read_text().splitlines()]
+
+
+def assert_same_weights(a, b):
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, capsys):
     whole = make_trainer(tmp_path / "a").fit()
     crashed = make_trainer(tmp_path / "b", step_fn=crash_at(6))
     with pytest.raises(KeyboardInterrupt):
         crashed.fit()
     last = load_checkpoint(tmp_path / "b" / "ck" / "m.last.pt")
     assert last["step"] == 4  # checkpoints every 2 steps: 5 steps ran, 4 were saved
+    assert logged_steps(tmp_path / "b") == [1, 2, 3, 4, 5]
     resumed = make_trainer(tmp_path / "b").fit(resume=True)
-    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
-        assert torch.equal(a, b)
+    assert "resuming from step 4 of 9" in capsys.readouterr().out
+    assert_same_weights(whole, resumed)
+    assert logged_steps(tmp_path / "b") == list(range(1, 10))  # step 5 is logged once
     assert not (tmp_path / "b" / "ck" / "m.last.pt").exists()
     final = load_checkpoint(tmp_path / "b" / "ck" / "m.pt")
     assert final["step"] == 9 and final["meta"] == {"cfg": 1}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_checkpoints_the_step_then_stops_and_resume_equals_uninterrupted_run(tmp_path, signum):
+    whole, handler = make_trainer(tmp_path / "a").fit(), signal.getsignal(signum)
+    with pytest.raises(TrainingInterrupted, match=f"{signal.Signals(signum).name} at step 5 of 9"):
+        make_trainer(tmp_path / "b", step_fn=signal_at(5, signum)).fit()
+    assert signal.getsignal(signum) is handler  # the handler is the caller's again
+    assert load_checkpoint(tmp_path / "b" / "ck" / "m.last.pt")["step"] == 5
+    assert_same_weights(whole, make_trainer(tmp_path / "b").fit(resume=True))
+    assert logged_steps(tmp_path / "b") == list(range(1, 10))
+
+
+def test_resume_with_nothing_to_resume_says_so(tmp_path, capsys):
+    make_trainer(tmp_path).fit(resume=True)
+    assert "nothing to resume: no " in capsys.readouterr().out
+
+
+def test_an_interrupted_run_is_not_overwritten_without_resume(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer(tmp_path, step_fn=crash_at(4)).fit()
+    with pytest.raises(CheckpointError, match="add --resume"):
+        make_trainer(tmp_path).fit()
+    assert load_checkpoint(tmp_path / "ck" / "m.last.pt")["step"] == 2
+
+
+def test_resume_refuses_a_checkpoint_of_another_number_of_processes(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer(tmp_path, step_fn=crash_at(4)).fit()
+    last = load_checkpoint(tmp_path / "ck" / "m.last.pt")
+    save_checkpoint(tmp_path / "ck" / "m.last.pt", {**last, "rng": last["rng"] * 2})
+    with pytest.raises(CheckpointError, match="saved by 2 process"):
+        make_trainer(tmp_path).fit(resume=True)
 
 
 def test_worker_processes_give_the_same_result(tmp_path):
@@ -116,10 +173,18 @@ def test_sampler_shards_and_skips():
     full = list(EpochSampler(10, 2, seed=1))
     assert len(full) == 10 and sorted(i for _, i in full) == list(range(10))
     ranks = [list(EpochSampler(10, 2, seed=1, rank=r, world_size=2)) for r in range(2)]
-    assert len(ranks[0]) == len(ranks[1]) == 4  # 2 full global batches of 4
-    assert not {i for _, i in ranks[0]} & {i for _, i in ranks[1]}
+    assert len(ranks[0]) == len(ranks[1]) == 5  # the global batch of 2 splits into 1 per rank
+    for step in range(5):  # each step covers the images of the same step of one process
+        assert {ranks[0][step], ranks[1][step]} == set(full[2 * step:2 * step + 2])
     resumed = EpochSampler(10, 2, seed=1)
     resumed.set_position(0, 3)
     assert list(resumed) == full[6:]
     small = list(EpochSampler(3, 4, seed=0))
     assert len(small) == 4  # a dataset smaller than a batch wraps around
+
+
+def test_a_global_batch_that_does_not_split_over_the_processes_is_refused(tmp_path):
+    two_processes = Runtime(torch.device("cpu"), world_size=2)  # CFG's batch of 3 cannot split in two
+    with pytest.raises(ConfigError, match="multiple of 2"):
+        Trainer(Net(), mse_step, Noisy(), CFG, stage="test", out_path=tmp_path / "m.pt", runtime=two_processes,
+                log=RunLog(tmp_path / "log.jsonl"), meta={})

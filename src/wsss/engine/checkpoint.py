@@ -9,12 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
+from wsss.engine.runtime import Runtime
 from wsss.io import atomic_torch_save
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, unreadable or made for another configuration."""
+
+
+def last_checkpoint_path(path: Path) -> Path:
+    """``<net>.last.pt`` beside ``<net>.pt``: the checkpoint an interrupted training run resumes from."""
+    return path.with_suffix(".last.pt")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -44,3 +51,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["cpu"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def rng_states(runtime: Runtime) -> list[dict[str, Any]]:
+    """Every process's generators, by rank (each rank draws its own dropout masks)."""
+    if not runtime.distributed:
+        return [rng_state()]
+    states: list[Any] = [None] * runtime.world_size
+    dist.all_gather_object(states, rng_state())
+    return states

@@ -13,7 +13,7 @@ from wsss.data import SegDataset, check_dataset
 from wsss.data.augmented import AugmentedDataset
 from wsss.data.sources import Source
 from wsss.data.transforms import TrainTransform
-from wsss.engine.checkpoint import load_checkpoint
+from wsss.engine.checkpoint import last_checkpoint_path, load_checkpoint
 from wsss.engine.run_log import RunLog
 from wsss.engine.trainer import StepFn, Trainer
 from wsss.io import DataFileError
@@ -81,6 +81,10 @@ def train_stage(ctx: StageContext, cfg: TrainConfig, build: NetAndStep, *, out: 
     of the batch. ``check`` validates every file of the split first.
     """
     if checkpoint_done(out, meta):
+        if ctx.runtime.is_main:
+            last_checkpoint_path(out).unlink(missing_ok=True)  # a kill between the final save and its removal
+            if ctx.resume:
+                print(f"[{ctx.stage}] nothing to resume: {out} is finished", flush=True)
         return out
     dataset = ctx.dataset(check=check)
     net, step_fn = build(dataset)

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from wsss.config import RunConfig, save_config
-from wsss.engine.runtime import Runtime, seed_everything
+from wsss.engine.runtime import Runtime, barrier, seed_everything
 from wsss.io import remove_stale_temporaries
 from wsss.methods.base import Method, Stage
 from wsss.stages.context import StageContext
@@ -31,8 +31,9 @@ class Pipeline:
         self.datasets: dict[str, Any] = {}
         self.identities: dict[str, Any] = {}
         self.usable: dict[str, list[str]] = {}
-        if runtime.is_main and self.paths.root.is_dir():
-            remove_stale_temporaries(self.paths.root)  # config.yaml, metrics.json cut by a kill
+        if runtime.is_main and self.paths.root.is_dir():  # any file a kill cut, in any folder of the run
+            remove_stale_temporaries(self.paths.root, recursive=True)
+        barrier(runtime)  # before any other process writes
 
     def run(self, until: str | None = None) -> dict[str, Any]:
         """Run the stages in order, up to and including ``until``; returns the outputs so far."""
