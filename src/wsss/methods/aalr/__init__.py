@@ -18,6 +18,7 @@ from wsss.methods.aalr.masks import online_masks
 from wsss.methods.aalr.training import NETWORK, train_aalr
 from wsss.methods.base import CAMS, PREDICTIONS, Method, Product, Stage
 from wsss.models.factory import model_from_checkpoint
+from wsss.ops.cam import multiscale_maps
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.cams import compute_cams
 from wsss.stages.classification import train_classifier
@@ -29,12 +30,13 @@ PSEUDO = "pseudo"
 
 
 def final_masks(cfg: AALRConfig, ctx: StageContext) -> ArtifactDir:
-    """``pseudo/<split>/``: the masks the trained network makes on the fly (single scale, the
-    training rule at image size), so the table scores what the segmentation branch learned from."""
+    """``pseudo/<split>/``: the masks of the trained network by the training rule (``online_masks``),
+    from its CAMs at the CAM stage's scales and flip, as the plain CAM they are compared with."""
     state = load_checkpoint(ctx.paths.checkpoint(NETWORK))
-    folder = ArtifactDir(ctx.paths.labels(PSEUDO, ctx.split), ctx.fingerprint(network=state["meta"]), ".png")
-    classes = ctx.classes
-    bg_threshold = cfg.bg_threshold if classes.has_background else None
+    cam = ctx.cfg.cam
+    folder = ArtifactDir(ctx.paths.labels(PSEUDO, ctx.split),
+                         ctx.fingerprint(network=state["meta"], scales=cam.scales, flip=cam.flip), ".png")
+    bg_threshold = cfg.bg_threshold if ctx.classes.has_background else None
 
     def make_process() -> Process:
         net = model_from_checkpoint(state).to(ctx.runtime.device).eval()
@@ -42,7 +44,8 @@ def final_masks(cfg: AALRConfig, ctx: StageContext) -> ArtifactDir:
         def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
             x = image[None].to(ctx.runtime.device)
             tags = torch.as_tensor(labels)[None].to(x.device)
-            masks, _, ran = online_masks(net(x)["cams"], tags, x, bg_threshold=bg_threshold, stride=cfg.mask_stride,
+            cams = multiscale_maps(net.cams, x[0], cam.scales, cam.flip)[None]
+            masks, _, ran = online_masks(cams, tags, x, bg_threshold=bg_threshold, stride=cfg.mask_stride,
                                          method=cfg.refine)
             full = F.interpolate(masks[:, None].float(), size=image.shape[-2:], mode="nearest")[0, 0]
             return full.cpu().numpy().astype(np.uint8), ran

@@ -11,15 +11,17 @@ from functools import partial
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from wsss.config import ConfigError
 from wsss.data import ClassSet
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.methods.base import CAMS, PREDICTIONS, Method, Product, Stage
 from wsss.methods.prototype.config import PrototypeConfig
-from wsss.methods.prototype.localization import localize, pseudo_labels
+from wsss.methods.prototype.localization import localize, prototype_similarities, pseudo_labels
 from wsss.methods.prototype.training import NETWORK, train_prototype
 from wsss.models.factory import model_from_checkpoint
+from wsss.ops.cam import multiscale_maps
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.cams import compute_cams
 from wsss.stages.classification import train_classifier
@@ -29,19 +31,28 @@ from wsss.stages.one_network import predict_one_network
 
 
 def _labels(cfg: PrototypeConfig, ctx: StageContext, kind: str, rectify: bool) -> ArtifactDir:
-    """``<kind>/<split>/``: the trained network's labels at image size (single scale)."""
+    """``<kind>/<split>/``: the trained network's labels at image size, from CAMs and prototype
+    similarities at the CAM stage's scales and flip, as the plain CAM it is compared with."""
     state = load_checkpoint(ctx.paths.checkpoint(NETWORK))
-    folder = ArtifactDir(ctx.paths.labels(kind, ctx.split), ctx.fingerprint(network=state["meta"], rectify=rectify),
+    cam = ctx.cfg.cam
+    folder = ArtifactDir(ctx.paths.labels(kind, ctx.split),
+                         ctx.fingerprint(network=state["meta"], rectify=rectify, scales=cam.scales, flip=cam.flip),
                          ".png")
     has_background = ctx.classes.has_background
+    passes = len(cam.scales) * (2 if cam.flip else 1)
 
     def make_process() -> Process:
         net = model_from_checkpoint(state).to(ctx.runtime.device).eval()
 
+        def maps(x: torch.Tensor) -> torch.Tensor:
+            out = net(x)
+            return torch.cat([F.relu(out["cams"]), prototype_similarities(out, net.prototypes)], 1)
+
         def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, None]:
-            x = image[None].to(ctx.runtime.device)
-            tags = torch.as_tensor(labels)[None].to(x.device)
-            loc = localize(net(x), tags, net.prototypes, net.seen, cfg, has_background, tuple(image.shape[-2:]))
+            total = multiscale_maps(maps, image.to(ctx.runtime.device), cam.scales, cam.flip)[None]
+            tags = torch.as_tensor(labels)[None].to(total.device)
+            cams, sims = total[:, :tags.shape[1]], total[:, tags.shape[1]:] / passes
+            loc = localize(cams, sims, tags, net.seen, cfg, has_background, tuple(image.shape[-2:]))
             label, _ = pseudo_labels(loc, net.seen, cfg, rectify=rectify)
             return label[0].cpu().numpy().astype(np.uint8), None
         return process

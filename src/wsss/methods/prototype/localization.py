@@ -31,22 +31,36 @@ class Localization:
     allowed: Tensor
 
 
-def localize(out: dict[str, Tensor], tags: Tensor, prototypes: Tensor, seen: Tensor, cfg: PrototypeConfig,
-             has_background: bool, size: tuple[int, int]) -> Localization:
-    """The localization maps of a forward pass ``out`` (``cams``, ``embed``) at ``size``."""
+def localize(cams: Tensor, sims: Tensor, tags: Tensor, seen: Tensor, cfg: PrototypeConfig, has_background: bool,
+             size: tuple[int, int]) -> Localization:
+    """The localization maps at ``size`` from raw CAMs (B, K, h, w) of the K tag classes and the
+    prototype similarities (B, C, h, w) of ``prototype_similarities``."""
     present = (tags > 0)[:, :, None, None]
-    cams = F.relu(out["cams"].detach().float()) * present
+    cams = F.relu(cams.detach().float()) * present
     cams = cams / cams.amax((2, 3), keepdim=True).clamp_min(1e-5)
-    sims = similarity_maps(out["embed"].detach().float(), prototypes)
+    sims = sims.detach().float()
     class_seen = seen.any(1)[None, :, None, None]
     first = 1 if has_background else 0
-    maps = (cams + torch.where(class_seen[:, first:], F.relu(sims[:, first:]), cams)) / 2 * present
+    spread = stretch(sims)
+    maps = (cams + torch.where(class_seen[:, first:], spread[:, first:], cams)) / 2 * present
     if has_background:
         use_prototypes = class_seen[:, :1] & cfg.background_prototypes
-        background = torch.where(use_prototypes, F.relu(sims[:, :1]), torch.full_like(sims[:, :1], cfg.bg_threshold))
+        background = torch.where(use_prototypes, spread[:, :1], torch.full_like(sims[:, :1], cfg.bg_threshold))
         maps = torch.cat([background, maps], 1)
     resize = lambda x: F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # noqa: E731
     return Localization(resize(maps), resize(sims), allowed_classes(tags, has_background))
+
+
+def stretch(sims: Tensor) -> Tensor:
+    """Each map (B, C, h, w) of cosines rescaled to [0, 1] between its lowest and highest pixel, so a
+    class's similarity spans the image as its max-normalised CAM does."""
+    low = sims.amin((2, 3), keepdim=True)
+    return (sims - low) / (sims.amax((2, 3), keepdim=True) - low).clamp_min(1e-5)
+
+
+def prototype_similarities(out: dict[str, Tensor], prototypes: Tensor) -> Tensor:
+    """(B, C, h, w): each pixel embedding of a forward pass ``out`` against each class's nearest prototype."""
+    return similarity_maps(out["embed"].detach().float(), prototypes)
 
 
 def pseudo_labels(loc: Localization, seen: Tensor, cfg: PrototypeConfig, *, rectify: bool) -> tuple[Tensor, Tensor]:

@@ -17,7 +17,7 @@ from wsss.constants import IGNORE
 from wsss.data import ClassSet
 from wsss.engine.trainer import StepFn
 from wsss.methods.prototype.config import PrototypeConfig
-from wsss.methods.prototype.localization import localize, pseudo_labels
+from wsss.methods.prototype.localization import localize, prototype_similarities, pseudo_labels
 from wsss.models.cam_net import multilabel_loss
 from wsss.ops.prototypes import contrastive_loss
 from wsss.stages.context import StageContext
@@ -46,7 +46,8 @@ def make_step(cfg: PrototypeConfig, classes: ClassSet) -> StepFn:
             return {"loss": with_every_output(cls, out), "cls": cls.detach()}
         size = tuple(s // cfg.mask_stride for s in batch["image"].shape[-2:])
         prototypes = model.prototypes.clone()  # constants of this step's losses; updated in place below
-        loc = localize(out, tags, prototypes, model.seen, cfg, classes.has_background, size)
+        loc = localize(out["cams"], prototype_similarities(out, prototypes), tags, model.seen, cfg,
+                       classes.has_background, size)
         labels, confidence = pseudo_labels(loc, model.seen, cfg, rectify=cfg.rectify)
         grid = out["embed"].shape[-2:]
         small = F.interpolate(labels[:, None].float(), size=grid, mode="nearest")[:, 0].long()
