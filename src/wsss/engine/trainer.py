@@ -111,6 +111,7 @@ class Trainer:
             if step % self.cfg.checkpoint_every == 0 and step < self.total_steps:
                 self._save_last(optimizer, scaler, step)
         bar.close()
+        self.log.close()
         self._save_final()
         return model
 

@@ -1,7 +1,7 @@
 """Where everything of a run lives: the one place that knows the run folder's layout.
 
 ```
-runs/<name>/config.yaml  metrics.json  log.jsonl
+runs/<name>/config.yaml  metrics.json  log.jsonl  report.html (its pictures in report/)
             checkpoints/<stage net>.pt   (and <net>.last.pt while training)
             cams/<split>/<id>.npz
             <labels>/<split>/<id>.png   (seeds, pseudo, ... : label maps of a method's stages)
@@ -31,6 +31,15 @@ class RunPaths:
     @property
     def log(self) -> Path:
         return self.root / "log.jsonl"
+
+    @property
+    def report(self) -> Path:
+        """``report.html``; its pictures go under :attr:`report_files`."""
+        return self.root / "report.html"
+
+    @property
+    def report_files(self) -> Path:
+        return self.root / "report"
 
     def checkpoint(self, name: str) -> Path:
         """``checkpoints/<name>.pt``: the final weights of a training stage."""
