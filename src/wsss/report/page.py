@@ -29,9 +29,7 @@ def write_report(cfg: RunConfig, paths: RunPaths, show_progress: bool = True) ->
     classes = build_dataset(cfg.data, cfg.data.train_split, progress=show_progress).classes
     galleries = build_galleries(scored, cfg.data, cfg.report, paths, show_progress)
     body = [
-        f"<p>method <b>{text(method.name)}</b> on <code>{text(cfg.data.root)}</code> ({text(cfg.data.kind)}); "
-        + ", ".join(f'<a href="{name}">{name}</a>' for name in ("config.yaml", "metrics.json", "log.jsonl")
-                    if (paths.root / name).is_file()) + "</p>",
+        _header(cfg, paths),
         section("Metrics (IoU, %)", metrics_html(classes.names, scored, metrics)),
         section("Training curves", _curves_html(paths)),
         section("Gallery", _legend(classes) + "\n".join(_gallery_html(gallery) for gallery in galleries)
@@ -39,6 +37,14 @@ def write_report(cfg: RunConfig, paths: RunPaths, show_progress: bool = True) ->
     ]
     atomic_write_text(paths.report, document(f"wsss report: {paths.root.name}", body))
     return paths.report
+
+
+def _header(cfg: RunConfig, paths: RunPaths) -> str:
+    """The method, the dataset, and links to the run's own files."""
+    files = [f'<a href="{name}">{name}</a>' for name in (paths.config.name, paths.metrics.name, paths.log.name)
+             if (paths.root / name).is_file()]
+    return (f"<p>method <b>{text(cfg.method)}</b> on <code>{text(cfg.data.root)}</code> ({text(cfg.data.kind)}); "
+            f"{', '.join(files)}</p>")
 
 
 def _curves_html(paths: RunPaths) -> str:
