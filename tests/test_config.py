@@ -42,6 +42,8 @@ def test_int_is_accepted_for_float_but_not_the_reverse():
     ("cls.train.resize_long=[1,2,3]", "cls.train.resize_long"),
     ("pseudo.bg_at=somewhere", "pseudo.bg_at"),
     ("aff.pairs=some", "aff.pairs"),
+    ("report.images=-1", "report.images"),
+    ("report.thumbnail=8", "report.thumbnail"),
 ])
 def test_bad_keys_and_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

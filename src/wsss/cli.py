@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = command("eval", _eval, "score a folder of CAMs (.npz) or label maps (.png)", split=True)
     evaluate.add_argument("--path", type=Path, help="folder to score (default: the run's cams/<split>)")
     command("run", _run, "run the whole pipeline of the configured method, skipping finished stages", resume=True)
+    report = command("report", _report, "write report.html in the run folder: metrics, training curves, gallery")
+    report.add_argument("--run", type=Path, help="run folder (default: the configured run, runs/<name>); "
+                        "its config.yaml is the config unless --config is given")
     for method in all_methods():
         for extra in method.commands:
             extra.add_arguments(command(extra.name, _extra_handler(extra.name), extra.help))
@@ -234,8 +237,25 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from wsss.report.page import write_report
+
     pipeline = _pipeline(args)
     pipeline.run()
     if pipeline.runtime.is_main:
         pipeline.score()
+        print(f"report: {write_report(pipeline.cfg, pipeline.paths, pipeline.runtime.progress)}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from wsss.report.page import write_report
+    from wsss.stages.layout import RunPaths
+
+    if args.run is not None and args.config is None:
+        args.config = args.run / "config.yaml"
+        if not args.config.is_file():
+            raise DataFileError(f"{args.config}: not found; --run takes a run folder that `wsss run` wrote "
+                                "(e.g. runs/demo)")
+    cfg, runtime = _setup(args)
+    print(f"report: {write_report(cfg, RunPaths(args.run or cfg.run_dir), runtime.progress)}")
     return 0

@@ -118,6 +118,20 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """The HTML report of a run (``wsss report``, and the end of ``wsss run``)."""
+
+    images: int = 48  # gallery rows per split, worst first, so a 10,000-image run stays small; 0: none
+    thumbnail: int = 128  # long side of the gallery pictures, pixels
+
+    def __post_init__(self) -> None:
+        if self.images < 0:
+            raise ConfigError(f"'report.images' must be 0 (no gallery) or more, got {self.images}")
+        if self.thumbnail < 16:
+            raise ConfigError(f"'report.thumbnail' must be at least 16 pixels, got {self.thumbnail}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The shared sections of a run; the method named by ``method`` adds its own sections.
 
@@ -137,6 +151,7 @@ class RunConfig:
     cls: ClsConfig = field(default_factory=ClsConfig)
     cam: CamConfig = field(default_factory=CamConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     @property
     def run_dir(self) -> Path:

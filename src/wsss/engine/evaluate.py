@@ -59,7 +59,7 @@ class ConfusionMatrix:
             recall = tp / gt_total
         pixels = gt_total.sum()
         return {
-            "miou": _nanmean(iou),
+            "miou": nan_mean(iou),
             "pixel_accuracy": float(tp.sum() / pixels) if pixels else math.nan,
             "iou": iou.tolist(),
             "precision": precision.tolist(),
@@ -98,11 +98,12 @@ def format_table(class_names: Sequence[str], columns: dict[str, Sequence[float]]
         f"| {name} | " + " | ".join(percent(col[i]) for col in columns.values()) + " |"
         for i, name in enumerate(class_names)
     ]
-    mean = "| **mIoU** | " + " | ".join(f"**{percent(_nanmean(col))}**" for col in columns.values()) + " |"
+    mean = "| **mIoU** | " + " | ".join(f"**{percent(nan_mean(col))}**" for col in columns.values()) + " |"
     return "\n".join([header, rule, *rows, mean])
 
 
-def _nanmean(values: Sequence[float]) -> float:
+def nan_mean(values: Sequence[float]) -> float:
+    """The mean of the finite values (an mIoU over the classes that occur); NaN when there are none."""
     arr = np.asarray(values, dtype=np.float64)
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else math.nan
 

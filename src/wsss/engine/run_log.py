@@ -1,4 +1,5 @@
-"""The run's ``log.jsonl``: one JSON object per logged training step."""
+"""The run's ``log.jsonl``: one JSON object per logged training step, and the same numbers in
+TensorBoard event files (``tensorboard/`` beside it) when the ``tensorboard`` package is installed."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,9 @@ from typing import Any
 
 from wsss.io import atomic_write_text
 
+# Fields of a row that are not curves in TensorBoard (the step is its x axis).
+NOT_SCALARS = frozenset({"step", "total", "time"})
+
 
 class RunLog:
     """Appends JSON lines to ``path`` (a run's ``log.jsonl``); only the main process writes."""
@@ -15,6 +19,7 @@ class RunLog:
     def __init__(self, path: Path, enabled: bool = True) -> None:
         self.path = Path(path)
         self.enabled = enabled
+        self._board: Any = None  # the TensorBoard writer, opened at the first row; False: not installed
 
     def write(self, stage: str, **fields: Any) -> None:
         if not self.enabled:
@@ -23,6 +28,19 @@ class RunLog:
         record = {"time": round(time.time(), 3), "stage": stage, **fields}
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
+        if self._board is None:
+            self._board = open_board(self.path.parent / "tensorboard") or False
+        if self._board and "step" in fields:
+            for key, value in fields.items():
+                if key not in NOT_SCALARS and isinstance(value, (int, float)):
+                    self._board.add_scalar(f"{stage}/{key}", value, fields["step"])
+            self._board.flush()
+
+    def close(self) -> None:
+        """Close the TensorBoard writer, if one is open (the JSON lines need nothing)."""
+        if self._board:
+            self._board.close()
+        self._board = None
 
     def drop_after(self, step: int, **match: Any) -> None:
         """Remove the lines holding every ``match`` field with a step past ``step``, and any line a
@@ -43,3 +61,13 @@ def _dropped(line: str, step: int, match: dict[str, Any]) -> bool:
     except json.JSONDecodeError:
         return True
     return all(record.get(k) == v for k, v in match.items()) and record.get("step", 0) > step
+
+
+def open_board(folder: Path) -> Any:
+    """A TensorBoard ``SummaryWriter`` on ``folder``, or None when tensorboard is not installed
+    (``pip install -e ".[tensorboard]"``)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(folder))

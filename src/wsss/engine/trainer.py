@@ -117,6 +117,7 @@ class Trainer:
         net.train()
         with StopRequest(self.runtime) as stop:
             self._loop(net, optimizer, scaler, base_lrs, step, stop)
+        self.log.close()
         self._save_final()
         return self.model
 

@@ -62,9 +62,13 @@ def labels_table(class_names: tuple[str, ...], name: str, scores: dict[str, Any]
     return table + "\n\n" + confident_table({name: scores["confident"]})
 
 
+# The scores of ``confident_pixels``, in table order.
+CONFIDENT_SCORES = ("fg_precision", "fg_recall", "bg_precision", "bg_recall", "ignored")
+
+
 def confident_table(rows: dict[str, dict[str, float]]) -> str:
     """Markdown table of ``confident_pixels`` results, one row per label folder."""
-    names = ("fg_precision", "fg_recall", "bg_precision", "bg_recall", "ignored")
+    names = CONFIDENT_SCORES
     lines = ["| labelled pixels | " + " | ".join(n.replace("_", " ") for n in names) + " |",
              "|---|" + "---:|" * len(names)]
     lines += [f"| {row} | " + " | ".join(percent(scores[n]) for n in names) + " |" for row, scores in rows.items()]

@@ -1,7 +1,8 @@
 """Where everything of a run lives: the one place that knows the run folder's layout.
 
 ```
-runs/<name>/config.yaml  metrics.json  log.jsonl  run.lock (while a command runs)  skipped-<split>.txt
+runs/<name>/config.yaml  metrics.json  log.jsonl  report.html (its pictures in report/)
+            run.lock (while a command runs)  skipped-<split>.txt
             checkpoints/<stage net>.pt   (and <net>.last.pt while training)
             cams/<split>/<id>.npz
             <labels>/<split>/<id>.png   (seeds, pseudo, ... : label maps of a method's stages)
@@ -40,6 +41,15 @@ class RunPaths:
     def skipped(self, split: str) -> Path:
         """The ids ``--skip-bad`` left out of ``split``, each with its problem."""
         return self.root / f"skipped-{split}.txt"
+
+    @property
+    def report(self) -> Path:
+        """``report.html``; its pictures go under :attr:`report_files`."""
+        return self.root / "report.html"
+
+    @property
+    def report_files(self) -> Path:
+        return self.root / "report"
 
     def checkpoint(self, name: str) -> Path:
         """``checkpoints/<name>.pt``: the final weights of a training stage."""
