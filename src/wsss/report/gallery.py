@@ -74,7 +74,7 @@ def build_gallery(split: str, entries: list[Scored], dataset: SegDataset, settin
         folder = paths.root / ranked_by.folder
         for image_id in progress(dataset.ids, f"rank {split}", show_progress):
             ious[image_id] = image_iou(read_label_png(folder / f"{image_id}.png"),
-                                       read_label_png(dataset.mask_path(image_id)), dataset.classes.num_classes)
+                                       dataset.read_mask(image_id), dataset.classes.num_classes)
     worst_first = sorted(dataset.ids, key=lambda i: math.inf if math.isnan(ious[i]) else ious[i])
     pictures = _Pictures(dataset, settings.thumbnail, paths.root, paths.report_files / file_name(split))
     rows = tuple(Row(image_id, ious[image_id], pictures.row(image_id, entries))
@@ -104,7 +104,7 @@ class _Pictures:
         photo = save_photo(base / "image.jpg", read_image(self.dataset.image_path(image_id)), self.long_side)
         cells = [(self._tile(base / "image.jpg"),)]
         if self.dataset.has_masks:
-            cells.append(self._label(base / "gt.png", self.dataset.mask_path(image_id)))
+            cells.append(self._label(base / "gt.png", self.dataset.read_mask(image_id)))
         for column, entry in enumerate(entries):
             source = self.run_dir / entry.folder
             if entry.product.kind == "cams":
@@ -113,8 +113,10 @@ class _Pictures:
                 cells.append(self._label(base / f"{column}.png", source / f"{image_id}.png"))
         return tuple(cells)
 
-    def _label(self, path: Path, source: Path) -> tuple[Tile]:
-        save_label(path, read_label_png(source), self.long_side, self.palette)
+    def _label(self, path: Path, source: Path | np.ndarray) -> tuple[Tile]:
+        """A label tile from a PNG file or a label map (the dataset's ground truth, read or rendered)."""
+        label = source if isinstance(source, np.ndarray) else read_label_png(source)
+        save_label(path, label, self.long_side, self.palette)
         return (self._tile(path, label=True),)
 
     def _heat_maps(self, base: Path, column: int, source: Path, photo: np.ndarray) -> tuple[Tile, ...]:
