@@ -42,7 +42,8 @@ def localize(cams: Tensor, sims: Tensor, tags: Tensor, seen: Tensor, cfg: Protot
     class_seen = seen.any(1)[None, :, None, None]
     first = 1 if has_background else 0
     spread = stretch(sims)
-    maps = (cams + torch.where(class_seen[:, first:], spread[:, first:], cams)) / 2 * present
+    maps = cams * torch.where(class_seen[:, first:], spread[:, first:], torch.ones_like(cams))
+    maps = maps / maps.amax((2, 3), keepdim=True).clamp_min(1e-5)
     if has_background:
         use_prototypes = class_seen[:, :1] & cfg.background_prototypes
         background = torch.where(use_prototypes, spread[:, :1], torch.full_like(sims[:, :1], cfg.bg_threshold))
