@@ -69,3 +69,25 @@ def test_the_rounds_run_on_the_demo_and_every_round_is_scored(fast, tmp_path, de
     before = (run / "checkpoints" / "aux-r2.pt").stat().st_mtime_ns
     assert main(["run", "--quiet", *args]) == 0
     assert (run / "checkpoints" / "aux-r2.pt").stat().st_mtime_ns == before
+
+
+def test_under_torchrun_every_stage_runs_and_every_round_is_complete(fast, tmp_path, demo_root):
+    """Two processes (gloo): the rounds train with DistributedDataParallel and the per-image stages
+    (CAMs, saliency, fusion, relabelling, prediction) are sharded, each folder complete."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "wsss",
+               "run", "--quiet", *fast, f"data.root={demo_root}", "name=ddp", "cls.train.batch_size=4",
+               "aux.train.batch_size=4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "runs" / "ddp"
+    train, val = (len((demo_root / "ImageSets" / "Segmentation" / f"{split}.txt").read_text().split())
+                  for split in ("train", "val"))
+    for folder, count in [("pseudo/train-round0", train), ("pseudo/train-round1", train),
+                          ("saliency/train-round1", train), ("preds/val-ss", val), ("preds/val-ms", val)]:
+        assert len(list((run / folder).glob("*.png"))) == count, folder
+    assert "seg/val-ss" in json.loads((run / "metrics.json").read_text())
