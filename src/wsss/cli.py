@@ -185,7 +185,8 @@ def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
             if index:
                 pipeline.run(until=pipeline.method.stage_names[index - 1])
             output = pipeline.run_stage(stage, split)
-        print(f"{name}: {_describe(output)}")
+        if pipeline.runtime.is_main:  # once, not once per torchrun process
+            print(f"{name}: {_describe(output)}")
         return 0
     return handler
 
