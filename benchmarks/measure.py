@@ -9,6 +9,9 @@ figures do not mix.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import pickle
+import platform
 import re
 import resource
 import time
@@ -55,10 +58,58 @@ def timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
+def _send_result(conn: Any, fn: Callable[..., dict], args: tuple) -> None:
+    """Plain pickle: tensors travel by value (multiprocessing's own pickler would share them
+    through file descriptors that close when this process ends)."""
+    try:
+        conn.send_bytes(pickle.dumps((True, fn(*args))))
+    except BaseException as err:  # handed to the parent, which raises it
+        conn.send_bytes(pickle.dumps((False, err)))
+    finally:
+        conn.close()
+
+
 def in_fresh_process(fn: Callable[..., dict], *args: Any) -> dict:
-    """``fn(*args)`` in a freshly spawned process (``fn`` must be importable by name)."""
-    with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(fn, args)
+    """``fn(*args)`` in a freshly spawned process (``fn`` must be importable by name); its
+    exceptions are raised here. The process is not a daemon, so ``fn`` may start its own
+    workers (a pipeline's DataLoader workers)."""
+    context = mp.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_send_result, args=(sender, fn, args))
+    process.start()
+    sender.close()
+    try:
+        ok, value = pickle.loads(receiver.recv_bytes())
+    except EOFError:
+        process.join()
+        raise RuntimeError(f"the measuring process died (exit code {process.exitcode})") from None
+    process.join()
+    if not ok:
+        raise value
+    return value
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text()) if cpuinfo.is_file() else None
+    return found.group(1).strip() if found else platform.processor()
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """What the figures were measured on: CPU model, cores, torch, and the CUDA device if used."""
+    info = {"cpu": _cpu_model(), "cores": os.cpu_count(),
+            "usable_cores": len(os.sched_getaffinity(0)), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()}
+    if device.type == "cuda":
+        info.update(cuda_device=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
+    return info
+
+
+def describe_machine(info: dict[str, Any]) -> str:
+    """One line for a results file: CPU, cores, torch threads, torch, CUDA device."""
+    line = (f"{info['cpu']}, {info['usable_cores']} of {info['cores']} cores usable, "
+            f"{info['torch_threads']} torch threads, torch {info['torch']}")
+    return line + (f", {info['cuda_device']} (CUDA {info['cuda']})" if "cuda_device" in info else "")
 
 
 def markdown(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:

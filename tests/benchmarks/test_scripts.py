@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from wsss.methods import all_methods
+
 SCRIPTS = {
     "random_walk.py": ["--sizes", "12", "--repeats", "1", "--threads", "1"],
     "auxsegnet_affinity.py": ["--crops", "48", "--image", "40", "56", "--chunk", "9", "--batch", "2",
@@ -13,15 +15,49 @@ SCRIPTS = {
 }
 
 
-@pytest.mark.parametrize("script", sorted(SCRIPTS))
-def test_a_benchmark_prints_a_table_and_writes_json(script, repo_root, tmp_path):
-    out = tmp_path / "result.json"
+def run_script(repo_root, tmp_path, script, *args):
     env = {**os.environ, "PYTHONPATH": str(repo_root / "src")}
-    done = subprocess.run([sys.executable, str(repo_root / "benchmarks" / script), *SCRIPTS[script], "--out", str(out)],
+    done = subprocess.run([sys.executable, str(repo_root / "benchmarks" / script), *args],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("| ")
+    return done
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_a_benchmark_prints_a_table_and_writes_json(script, repo_root, tmp_path):
+    out = tmp_path / "result.json"
+    run_script(repo_root, tmp_path, script, *SCRIPTS[script], "--out", str(out))
     results = json.loads(out.read_text())["results"]
     assert results and all(row.get("peak_mib") is not None or row.get("sparse_peak_mib") is not None for row in results)
     if script == "auxsegnet_affinity.py":
         assert next(r for r in results if "chunked" in r["case"])["max_abs_diff"] < 1e-5
+
+
+def test_the_methods_benchmark_has_a_row_with_numbers_for_every_registered_method(repo_root, tmp_path):
+    run_script(repo_root, tmp_path, "methods.py", "--tiny", "--threads", "1", "--out-dir", str(tmp_path / "runs"),
+               "--results-dir", str(tmp_path))
+    report = json.loads((tmp_path / "demo.json").read_text())
+    rows = {row["method"]: row for row in report["results"]}
+    assert list(rows) == [method.name for method in all_methods()]
+    classes = report["setup"]["classes"]
+    for row in rows.values():
+        assert row["status"] == "ok", row
+        for scores in (row["cam"], row["pseudo"], *row["seg"].values()):
+            assert 0 <= scores["miou"] <= 1 and list(scores["iou"]) == classes
+        assert len(row["seg"]) == 2 and row["inference"]["images"] == 4 and row["inference"]["images_per_s"] > 0
+        assert row["training"] and row["training_s"] > 0 and row["peak_mib"] > 0
+        assert row["command"].startswith("wsss run --config configs/") and "demo.num_train=8" in row["command"]
+    assert rows["psa"]["pseudo"]["key"] == "pseudo/train" and "seeds/train" in rows["psa"]["labels"]
+    assert set(rows["psa"]["stage_seconds"]) == set(rows["psa"]["training"]) | {"cams", "seeds", "pseudo", "predict"}
+    markdown = (tmp_path / "demo.md").read_text()
+    assert all(f"| {name} | ok |" in markdown for name in rows) and report["setup"]["machine"]["torch"] in markdown
+
+
+def test_the_speed_benchmark_times_every_step(repo_root, tmp_path):
+    run_script(repo_root, tmp_path, "speed.py", "--backbone", "tiny", "--size", "32", "--batch", "2", "--repeats",
+               "1", "--walk-steps", "4", "--threads", "1", "--results-dir", str(tmp_path))
+    results = json.loads((tmp_path / "speed_cpu.json").read_text())["results"]
+    timed = [row for row in results if "images_per_s" in row]
+    assert len(timed) >= 5 and all(row["images_per_s"] > 0 and row["peak_mib"] >= 0 for row in timed)
+    assert "| classifier training | 32x32 |" in (tmp_path / "speed_cpu.md").read_text()
