@@ -69,8 +69,12 @@ def _temporaries(folder):
     return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
 
 
+def _log_rows(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
 def _logged_steps(run):
-    return [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    return [row["step"] for row in _log_rows(run)]
 
 
 def _assert_same_folder(a, b):
@@ -165,6 +169,8 @@ def test_two_processes_train_and_write_cams_like_one_process_with_the_same_globa
     two, one = _weights(runs / "ddp" / "checkpoints" / "cls.pt"), _weights(runs / "one" / "checkpoints" / "cls.pt")
     assert max((two[k].float() - one[k].float()).abs().max().item() for k in two) <= 1e-5
     assert _logged_steps(runs / "ddp") == _logged_steps(runs / "one") == [4]  # 16 images, global batch 4
+    (two_row,), (one_row,) = (_log_rows(runs / name) for name in ("ddp", "one"))
+    assert abs(two_row["loss"] - one_row["loss"]) <= 1e-5  # the loss logged is the global batch's, all-reduced
     (runs / "one-cams").mkdir()
     (runs / "one-cams" / "checkpoints").symlink_to(runs / "ddp" / "checkpoints")
     threads = torch.get_num_threads()

@@ -64,6 +64,16 @@ def barrier(runtime: Runtime) -> None:
         dist.barrier()
 
 
+def mean_over_ranks(terms: dict[str, torch.Tensor], runtime: Runtime) -> dict[str, float]:
+    """Each term's mean over every process under torchrun (each saw its share of the global batch),
+    so the logged losses are the whole batch's; every process must call it at the same step."""
+    values = torch.stack([value.detach().float().mean() for value in terms.values()])
+    if runtime.distributed:
+        dist.all_reduce(values)
+        values /= runtime.world_size
+    return dict(zip(terms, values.tolist()))
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators (CPU and every GPU).
 

@@ -26,7 +26,7 @@ from wsss.engine.checkpoint import (CheckpointError, last_checkpoint_path, load_
                                     save_checkpoint, set_rng_state)
 from wsss.engine.interrupt import StopRequest, TrainingInterrupted
 from wsss.engine.run_log import RunLog
-from wsss.engine.runtime import Runtime, barrier
+from wsss.engine.runtime import Runtime, barrier, mean_over_ranks
 from wsss.io import remove_stale_temporaries
 from wsss.progress import progress
 
@@ -136,7 +136,7 @@ class Trainer:
                 rate = (step - since) * self.cfg.batch_size / max(elapsed, 1e-9)
                 self.log.write(self.stage, net=self.out_path.stem, step=step, total=self.total_steps,
                                lr=optimizer.param_groups[0]["lr"], images_per_s=round(rate, 2),
-                               **{k: float(v) for k, v in terms.items()})
+                               **mean_over_ranks(terms, self.runtime))
                 tick, since = time.perf_counter(), step
             if step < self.total_steps and stop.requested():
                 bar.close()
