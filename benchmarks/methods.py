@@ -185,10 +185,15 @@ def main() -> int:
     parser.add_argument("--results-dir", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--device", default="auto", help="cpu | cuda | cuda:N (auto: cuda when present)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--methods", nargs="+", metavar="NAME", help="only these registered methods (default: all)")
     schedule = parser.add_mutually_exclusive_group()
     schedule.add_argument("--quick", action="store_true", help="shortened schedules (see the module's docstring)")
     schedule.add_argument("--tiny", action="store_true", help="seconds per method, for tests")
     args = parser.parse_args()
+    chosen = [method for method in all_methods() if not args.methods or method.name in args.methods]
+    unknown = set(args.methods or ()) - {method.name for method in all_methods()}
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(sorted(unknown))}; `wsss methods` lists them")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.threads:
@@ -197,7 +202,7 @@ def main() -> int:
     root = dataset_root(args)
     class_names = prepare_data(args, mode, root)
     start = time.perf_counter()
-    rows = [bench_method(method, args, mode, root, class_names) for method in all_methods()]
+    rows = [bench_method(method, args, mode, root, class_names) for method in chosen]
     setup = {"dataset": args.dataset, "mode": "quick" if args.quick else "tiny" if args.tiny else "full schedules",
              "command": "python " + " ".join([os.path.relpath(__file__), *sys.argv[1:]]),
              "wall_s": time.perf_counter() - start, "device": args.device,

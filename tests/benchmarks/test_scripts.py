@@ -61,3 +61,13 @@ def test_the_speed_benchmark_times_every_step(repo_root, tmp_path):
     timed = [row for row in results if "images_per_s" in row]
     assert len(timed) >= 5 and all(row["images_per_s"] > 0 and row["peak_mib"] >= 0 for row in timed)
     assert "| classifier training | 32x32 |" in (tmp_path / "speed_cpu.md").read_text()
+
+
+def test_the_methods_benchmark_runs_only_the_methods_named_and_refuses_an_unknown_one(repo_root, tmp_path):
+    run_script(repo_root, tmp_path, "methods.py", "--tiny", "--threads", "1", "--methods", "psa",
+               "--out-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path))
+    assert [row["method"] for row in json.loads((tmp_path / "demo.json").read_text())["results"]] == ["psa"]
+    done = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "methods.py"), "--methods", "nosuch"],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo_root / "src")},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "unknown method(s) nosuch" in done.stderr
