@@ -110,12 +110,10 @@ class _Pictures:
             if entry.product.kind == "cams":
                 cells.append(self._heat_maps(base, column, source / f"{image_id}.npz", photo))
             else:
-                cells.append(self._label(base / f"{column}.png", source / f"{image_id}.png"))
+                cells.append(self._label(base / f"{column}.png", read_label_png(source / f"{image_id}.png")))
         return tuple(cells)
 
-    def _label(self, path: Path, source: Path | np.ndarray) -> tuple[Tile]:
-        """A label tile from a PNG file or a label map (the dataset's ground truth, read or rendered)."""
-        label = source if isinstance(source, np.ndarray) else read_label_png(source)
+    def _label(self, path: Path, label: np.ndarray) -> tuple[Tile]:
         save_label(path, label, self.long_side, self.palette)
         return (self._tile(path, label=True),)
 
