@@ -8,6 +8,13 @@ Peak memory is the growth during the run (``measure``): on the CPU the resident 
 run's process (DataLoader workers not counted), on CUDA the tensors allocated on the device.
 Methods without a config are listed as "no config".
 
+Methods whose configs train the same classifier (equal ``model``, ``cls``, ``data`` and
+``seed``) share it: a later method's run folder starts with a copy of the ``checkpoints/cls.pt``
+of an earlier run of this benchmark (this invocation's or a kept folder of an earlier one), so
+the methods are compared on the same CAMs and the classifier is trained once; the table says
+which run trained it (``--no-share-classifier`` trains it in every run). ``--methods`` replaces
+those methods' rows in an existing results file and keeps the others.
+
 ``--quick`` shortens every schedule through overrides (every ``epochs`` key of the config
 halved, rounded up, warm-ups halved, rounded down; the demo at 120 train / 40 val images) so
 that all methods run on the demo in under 30 minutes on 2 CPU cores; ``--tiny`` (tests) runs
@@ -98,6 +105,8 @@ def bench_method(method: Method, args: argparse.Namespace, mode: dict[str, Any] 
     row.update(command=" ".join(["wsss run --config", row["config"], *argv[3:]]), overrides=overrides)
     print(f"{method.name}: {row['command']}", file=sys.stderr, flush=True)
     shutil.rmtree(Path(args.out_dir) / name, ignore_errors=True)
+    if args.share_classifier:
+        row["classifier_from"] = share_classifier(load_config(config, [*shared, *overrides]), Path(args.out_dir), name)
     try:
         run = in_fresh_process(run_wsss, argv, args.device, args.threads)
     except Exception as err:  # a crash of one method is reported, the others still run
@@ -106,6 +115,40 @@ def bench_method(method: Method, args: argparse.Namespace, mode: dict[str, Any] 
     if run["exit_code"] != 0:
         return {**row, "status": f"failed (exit code {run['exit_code']}; its error is printed above)"}
     return {**row, "status": "ok", **run_report(method, Path(args.out_dir) / name, class_names)}
+
+
+CLASSIFIER_SECTIONS = ("model", "cls", "data", "seed")
+
+
+def share_classifier(cfg: RunConfig, out_dir: Path, name: str) -> str | None:
+    """Copy into run ``name`` the finished ``cls.pt`` of another run folder under ``out_dir``
+    whose config trains the same classifier; the name of that run, or None (trained here)."""
+    wanted = {key: value for key, value in to_dict(cfg).items() if key in CLASSIFIER_SECTIONS}
+    for other in sorted(out_dir.glob("*/checkpoints/cls.pt")):
+        run = other.parents[1]
+        if run.name == name or not (run / "config.yaml").is_file():
+            continue
+        theirs = to_dict(load_config(run / "config.yaml"))
+        if all(theirs[key] == value for key, value in wanted.items()):
+            target = out_dir / name / "checkpoints" / "cls.pt"
+            target.parent.mkdir(parents=True)
+            shutil.copyfile(other, target)
+            return run.name
+    return None
+
+
+def merged_rows(path: Path, rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
+    """``rows`` with the rows of the other methods kept from the results file ``path`` (same
+    schedule mode), in registry order."""
+    if not path.is_file():
+        return rows
+    earlier = json.loads(path.read_text())
+    if earlier["setup"]["mode"] != mode:
+        return rows
+    fresh = {row["method"] for row in rows}
+    kept = [row for row in earlier["results"] if row["method"] not in fresh]
+    order = [method.name for method in all_methods()]
+    return sorted(kept + rows, key=lambda row: order.index(row["method"]) if row["method"] in order else len(order))
 
 
 def dataset_root(args: argparse.Namespace) -> Path:
@@ -168,7 +211,10 @@ def report(setup: dict[str, Any], rows: list[dict[str, Any]]) -> str:
              f"Machine: {describe_machine(setup['machine'])}. Device: {setup['device']}.", "",
              f"`{setup['command']}`: {setup['wall_s'] / 60:.1f} min in all. Per method (from the same folder; "
              "`configs/` is the repository's):", ""]
-    lines += [f"- {row['method']}: `{row.get('command', row['config'] + ' (missing)')}`" for row in rows]
+    lines += [f"- {row['method']}: `{row.get('command', row['config'] + ' (missing)')}`"
+              + (f" (classifier copied from the run `{row['classifier_from']}`)" if row.get("classifier_from") else "")
+              + (f"; run by `{row['benchmark']}`" if row.get("benchmark", setup["command"]) != setup["command"] else "")
+              for row in rows]
     lines += ["", "Scores: CAM at the config's background threshold (argmax without a background class); pixels a "
               "label map leaves at 255 count as errors (except where the method's own table excludes them); per-class "
               "IoU in the JSON. Peak memory: " + setup["memory"] + ". Predict images/s: val images / the prediction "
@@ -185,7 +231,10 @@ def main() -> int:
     parser.add_argument("--results-dir", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--device", default="auto", help="cpu | cuda | cuda:N (auto: cuda when present)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--methods", nargs="+", metavar="NAME", help="only these registered methods (default: all)")
+    parser.add_argument("--methods", nargs="+", metavar="NAME",
+                        help="only these registered methods (default: all); the results file keeps the others' rows")
+    parser.add_argument("--no-share-classifier", dest="share_classifier", action="store_false",
+                        help="train the classifier in every method's run (default: one run trains it, see above)")
     schedule = parser.add_mutually_exclusive_group()
     schedule.add_argument("--quick", action="store_true", help="shortened schedules (see the module's docstring)")
     schedule.add_argument("--tiny", action="store_true", help="seconds per method, for tests")
@@ -202,14 +251,16 @@ def main() -> int:
     root = dataset_root(args)
     class_names = prepare_data(args, mode, root)
     start = time.perf_counter()
-    rows = [bench_method(method, args, mode, root, class_names) for method in chosen]
+    command = "python " + " ".join([os.path.relpath(__file__), *sys.argv[1:]])
+    rows = [{**bench_method(method, args, mode, root, class_names), "benchmark": command} for method in chosen]
     setup = {"dataset": args.dataset, "mode": "quick" if args.quick else "tiny" if args.tiny else "full schedules",
-             "command": "python " + " ".join([os.path.relpath(__file__), *sys.argv[1:]]),
+             "command": command,
              "wall_s": time.perf_counter() - start, "device": args.device,
              "machine": machine(torch.device(args.device)), "classes": class_names,
              "memory": ("growth of the run process's resident memory (VmHWM; DataLoader workers not counted)"
                         if args.device == "cpu" else "torch.cuda.max_memory_allocated growth")}
     args.results_dir.mkdir(parents=True, exist_ok=True)
+    rows = merged_rows(args.results_dir / f"{args.dataset}.json", rows, setup["mode"])
     (args.results_dir / f"{args.dataset}.json").write_text(json.dumps({"setup": setup, "results": rows}, indent=1))
     (args.results_dir / f"{args.dataset}.md").write_text(report(setup, rows))
     print(markdown([table_cells(row) for row in rows], COLUMNS))

@@ -27,3 +27,33 @@ def test_a_method_without_a_config_for_the_dataset_is_listed_as_such(methods_scr
     args = argparse.Namespace(dataset="demo")
     row = methods_script.bench_method(toy, args, None, None, [])
     assert row["status"] == "no config" and row["config"].endswith("configs/toy_demo.yaml")
+
+
+def _finished_run(out_dir, name, config):
+    from wsss.config import save_config
+    (out_dir / name / "checkpoints").mkdir(parents=True)
+    (out_dir / name / "checkpoints" / "cls.pt").write_bytes(b"weights of " + name.encode())
+    save_config(config, out_dir / name / "config.yaml")
+
+
+def test_a_run_starts_from_the_classifier_of_an_earlier_run_with_the_same_classifier_settings(
+        methods_script, repo_root, tmp_path):
+    psa = load_config(repo_root / "configs" / "psa_coco_voc_mini.yaml", ["name=coco-psa"])
+    _finished_run(tmp_path, "coco-psa", psa)
+    aalr = load_config(repo_root / "configs" / "aalr_coco_voc_mini.yaml", ["name=coco-aalr"])
+    assert methods_script.share_classifier(aalr, tmp_path, "coco-aalr") == "coco-psa"
+    assert (tmp_path / "coco-aalr" / "checkpoints" / "cls.pt").read_bytes() == b"weights of coco-psa"
+    other = load_config(repo_root / "configs" / "aalr_coco_voc_mini.yaml", ["cls.train.epochs=3"])
+    assert methods_script.share_classifier(other, tmp_path, "coco-aalr3") is None
+    assert not (tmp_path / "coco-aalr3").exists()
+
+
+def test_a_partial_benchmark_keeps_the_other_methods_rows(methods_script, tmp_path):
+    import json
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps({"setup": {"mode": "quick"}, "results": [{"method": "psa", "run": 1},
+                                                                        {"method": "aalr", "run": 1}]}))
+    rows = methods_script.merged_rows(path, [{"method": "aalr", "run": 2}], "quick")
+    assert sorted((row["method"], row["run"]) for row in rows) == [("aalr", 2), ("psa", 1)]
+    assert methods_script.merged_rows(path, [{"method": "aalr", "run": 2}], "full schedules") == [
+        {"method": "aalr", "run": 2}]
