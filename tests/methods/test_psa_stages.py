@@ -86,3 +86,23 @@ def test_affinity_loss_and_gradients_stay_finite_under_bf16_autocast():
     assert torch.isfinite(terms["loss"]) and terms["neg"] > 5  # -log(1e-5 + 1 - a) with a near 1
     terms["loss"].backward()
     assert all(torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+def test_threshold_rule_scales_each_walked_map_to_its_peak_behind_a_constant_background():
+    walker = RandomWalker(_ConstantEmbedding(), PseudoConfig(background="threshold", bg_threshold=0.25), WITH_BG)
+    walked = torch.tensor([[[0.4, 0.2, 0.04]], [[0.1, 0.3, 0.06]]])  # two classes, three pixels
+    scores = walker.label_scores(walked)
+    assert torch.allclose(scores, torch.tensor([[[0.25, 0.25, 0.25]], [[1.0, 0.5, 0.1]], [[1 / 3, 1.0, 0.2]]]))
+    assert scores.argmax(0).tolist() == [[1, 2, 0]]
+    assert walker.label_scores(torch.zeros(0, 1, 3)).tolist() == [[[0.25] * 3]]  # no class: background
+
+
+def test_threshold_rule_keeps_the_background_of_a_weak_cam_through_a_long_walk():
+    image = torch.zeros(3, 64, 64)
+    cams = torch.zeros(1, 64, 64)
+    cams[0, :, :20] = 0.3  # a weak CAM on the left region: PSA's (1 - 0.3)^16 background loses it
+    cams[0, :, 36:] = 0.02  # faint activation on the right, background by the CAM's own rule
+    walker = RandomWalker(_ConstantEmbedding(), PseudoConfig(steps=256, background="threshold", radius=3), WITH_BG)
+    label, _ = walker(image, cams, np.array([0]))
+    assert (label[:, :28] == 1).mean() > 0.95 and (label[:, 36:] == 0).mean() > 0.95
+    assert walker.prepare(image, cams, [16.0])[1].shape[0] == 1  # only the class map walks

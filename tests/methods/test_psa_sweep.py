@@ -39,3 +39,15 @@ def test_sweep_refuses_negative_walks_and_non_positive_alphas(run_args, option, 
     assert main(["pseudo", "--quiet", *run_args]) == 0
     assert main(["sweep-pseudo", "--quiet", *run_args, *option]) == 1
     assert "walk lengths must be >= 0 and alphas > 0" in capsys.readouterr().err
+
+
+def test_sweep_of_the_threshold_rule_matches_the_pseudo_labels_score(run_args, tmp_path, capsys):
+    run, args = tmp_path / "runs" / "t", [*run_args, "pseudo.background=threshold"]
+    assert main(["pseudo", "--quiet", *args]) == 0
+    assert main(["eval", "--quiet", *args, "--path", str(run / "pseudo" / "train")]) == 0
+    assert main(["sweep-pseudo", "--quiet", *args, "--alphas", "4", "16", "--steps", "16", "0"]) == 0
+    assert "| bg 0.25 |" in capsys.readouterr().out  # the alphas do not apply: one row
+    metrics = json.loads((run / "metrics.json").read_text())
+    sweep = metrics["sweep/pseudo/train"]
+    assert sweep["alphas"] == ["bg 0.25"] and sweep["steps"] == [0, 16]
+    assert sweep["miou"][0][1] == pytest.approx(metrics["eval/pseudo/train/train"]["as_error"]["miou"], abs=1e-9)

@@ -8,6 +8,8 @@ from wsss.config import ConfigError, TrainConfig, check_choice
 # Pairs of the affinity graph: every in-map pair, or those the authors' released code keeps
 # (sources in rows [:-(r-1)], columns [r-1:-(r-1)]; ``wsss.ops.affinity.source_crop``).
 PAIR_SETS = ("all", "crop")
+# How the walked maps become labels on a dataset with a background class (``RandomWalker``).
+BACKGROUND_RULES = ("power", "threshold")
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,15 @@ class PseudoConfig:
     # then pooled (the authors' code)
     bg_at: str = "grid"
     pad_to: int = 1  # pad image and CAMs to a multiple of this before the walk (the authors' code: 8)
+    # power: PSA's background (1 - max)^alpha walked beside the CAMs | threshold: only the CAMs
+    # walk; each walked map is divided by its maximum (as the CAM stage normalises) and background
+    # is where every class stays under bg_threshold: the CAM evaluation's rule, so at t = 0 the
+    # labels are the CAM's own, and a long walk cannot drown a weak background (not in the paper)
+    background: str = "power"
+    bg_threshold: float = 0.25  # the CAM evaluation's default (eval.bg_threshold)
 
     def __post_init__(self) -> None:
+        check_choice("pseudo.background", self.background, BACKGROUND_RULES)
         if self.pad_to < 1:
             raise ConfigError(f"'pseudo.pad_to' must be >= 1, got {self.pad_to}")
         check_choice("pseudo.pairs", self.pairs, PAIR_SETS)

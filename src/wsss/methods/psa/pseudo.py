@@ -2,7 +2,9 @@
 
 Per image: embeddings at stride 8 -> affinities within the radius; CAMs average-pooled to
 that grid, background ``(1 - max)^alpha`` prepended (datasets with a background class);
-``t`` steps of ``T = D^-1 A^beta``; bilinear upsampling; argmax -> pseudo label PNG.
+``t`` steps of ``T = D^-1 A^beta``; bilinear upsampling; argmax -> pseudo label PNG. With
+``pseudo.background: threshold`` only the CAMs walk, and the background is a constant score
+beside the walked maps divided by their maxima (``label_scores``).
 """
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ class RandomWalker:
     def __call__(self, image: torch.Tensor, cams: torch.Tensor, keys: np.ndarray) -> tuple[np.ndarray, str]:
         """image (3, H, W) in [0, 1]; cams (K, H, W) normalised -> (label (H, W) uint8, refinement)."""
         size = tuple(image.shape[-2:])
-        probs = class_probabilities(self.to_image(self.walk(image, cams), size)).cpu().numpy()
+        probs = class_probabilities(self.label_scores(self.to_image(self.walk(image, cams), size))).cpu().numpy()
         method = "none"
         if self.cfg.refine != "none":
             probs, method = refine(to_uint8(image), probs, self.cfg.refine)
@@ -82,17 +84,33 @@ class RandomWalker:
         aff, grid = self.prepare(image, cams, [self.cfg.alpha])
         return random_walk(grid, aff, self.offsets, beta=self.cfg.beta, steps=self.cfg.steps)
 
+    @property
+    def walks_background(self) -> bool:
+        """Whether a background map walks beside the CAMs (``background: power`` with a background class)."""
+        return self.classes.has_background and self.cfg.background == "power"
+
+    def label_scores(self, walked: torch.Tensor) -> torch.Tensor:
+        """Walked maps (C, H, W) -> scores whose argmax over channels is the label (``lookup``'s order).
+
+        ``background: threshold``: each class map divided by its maximum, behind a constant
+        ``bg_threshold`` channel; otherwise the walked maps as they are.
+        """
+        if not self.classes.has_background or self.walks_background:
+            return walked
+        peaks = walked.flatten(1).amax(1).clamp_min(1e-8)[:, None, None]
+        return torch.cat([walked.new_full((1, *walked.shape[1:]), self.cfg.bg_threshold), walked / peaks])
+
     def prepare(self, image: torch.Tensor, cams: torch.Tensor,
                 alphas: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
         """AffinityNet's half-neighbourhood affinities (P, h, w) and the maps to walk on that grid:
-        one background ``(1 - max)^alpha`` per alpha (with a background class), then the CAMs."""
+        one background ``(1 - max)^alpha`` per alpha (``walks_background``), then the CAMs."""
         padded = pad_bottom_right(cams, self.cfg.pad_to)
         image = pad_bottom_right(image - _MEAN.to(image), self.cfg.pad_to) + _MEAN.to(image)
         aff = full_precision(self.net.affinities(image[None], self.offsets)[0])
         if self.cfg.pairs == "crop":  # a pair of affinity 0 has weight 0^beta: it leaves the graph
             aff = aff * source_crop(*aff.shape[-2:], self.cfg.radius, aff.device)
         grid = F.adaptive_avg_pool2d(padded.to(aff), aff.shape[-2:])
-        if not self.classes.has_background:
+        if not self.walks_background:
             return aff, grid
         return aff, torch.cat([self._background(cams, grid, alpha) for alpha in alphas] + [grid])
 

@@ -22,7 +22,7 @@ from wsss.engine.evaluate import ConfusionMatrix
 from wsss.methods.base import Command
 from wsss.methods.psa.affinity import AFFINITY
 from wsss.methods.psa.config import PseudoConfig
-from wsss.methods.psa.pseudo import RandomWalker, affinity_net, class_probabilities
+from wsss.methods.psa.pseudo import RandomWalker, affinity_net
 from wsss.ops.random_walk import random_walk
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.context import StageContext
@@ -35,14 +35,14 @@ def sweep_pseudo_labels(cfg: PseudoConfig, ctx: StageContext, cams: ArtifactDir,
                         steps: Sequence[int]) -> dict[str, Any]:
     """mIoU of the pseudo labels of ``ctx.split`` for every (alpha, t), from ``cams`` and ``aff.pt``."""
     dataset = ctx.dataset()
-    alphas = list(alphas) if dataset.classes.has_background else [cfg.alpha]
+    device = ctx.runtime.device
+    walker = RandomWalker(affinity_net(load_checkpoint(ctx.paths.checkpoint(AFFINITY)), device), cfg, dataset.classes)
+    alphas = list(alphas) if walker.walks_background else [cfg.alpha]
     steps = sorted(set(steps))
     if steps[0] < 0 or min(alphas) <= 0:
         raise ValueError(f"walk lengths must be >= 0 and alphas > 0 (got steps {steps}, alphas {alphas})")
-    device = ctx.runtime.device
-    walker = RandomWalker(affinity_net(load_checkpoint(ctx.paths.checkpoint(AFFINITY)), device), cfg, dataset.classes)
     matrices = {(a, t): ConfusionMatrix(dataset.classes.num_classes) for a in alphas for t in steps}
-    background = len(alphas) if dataset.classes.has_background else 0
+    background = len(alphas) if walker.walks_background else 0
     with torch.inference_mode():
         images = image_loader(dataset, dataset.ids, ctx.runtime.workers)
         for (image_id, gt), (_, image, _) in zip(ground_truth(dataset, ctx.runtime.progress,
@@ -57,9 +57,10 @@ def sweep_pseudo_labels(cfg: PseudoConfig, ctx: StageContext, cams: ArtifactDir,
                 upsampled = walker.to_image(grid, gt.shape)
                 for j, alpha in enumerate(alphas):
                     channels = ([upsampled[j:j + 1]] if background else []) + [upsampled[background:]]
-                    scores = class_probabilities(torch.cat(channels))
+                    scores = walker.label_scores(torch.cat(channels))
                     matrices[alpha, t].update(lookup[scores.argmax(0).cpu().numpy()], gt)
-    return {"split": ctx.split, "alphas": alphas, "steps": steps,
+    rows = alphas if background else [f"bg {cfg.bg_threshold:g}" if dataset.classes.has_background else "-"]
+    return {"split": ctx.split, "alphas": rows, "steps": steps,
             "miou": [[matrices[a, t].scores()["miou"] for t in steps] for a in alphas]}
 
 
@@ -95,5 +96,5 @@ def sweep_table(result: dict[str, Any]) -> str:
              "|---:|" + "---:|" * len(result["steps"])]
     for alpha, row in zip(result["alphas"], result["miou"]):
         cells = [f"**{100 * v:.1f}**" if v == best else f"{100 * v:.1f}" for v in row]
-        lines.append(f"| {alpha:g} | " + " | ".join(cells) + " |")
+        lines.append(f"| {alpha if isinstance(alpha, str) else format(alpha, 'g')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
