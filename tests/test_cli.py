@@ -142,6 +142,15 @@ def test_eval_keeps_the_scores_of_each_folder_of_a_split_apart(run_args, tmp_pat
     assert "fixed" in metrics["eval/cams/train/train"] and "confident" in metrics["eval/seeds/train/train"]
 
 
+def test_predict_on_the_training_split_for_a_train_score_beside_the_pseudo_labels(run_args, tmp_path):
+    assert main(["predict", "--quiet", "--split", "train", *run_args]) == 0
+    run = tmp_path / "runs" / "t"
+    assert len(list((run / "preds" / "train-ss").glob("*.png"))) == 16
+    assert len(list((run / "preds" / "train-ms").glob("*.png"))) == 16
+    assert not (run / "preds" / "val-ss").exists()  # only the split asked for
+    assert main(["eval", "--quiet", *run_args, "--path", str(run / "preds" / "train-ss")]) == 0
+
+
 def test_unusable_run_folder_is_named_before_any_work(run_args, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

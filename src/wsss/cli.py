@@ -88,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     command("check-data", _check_data, "validate a dataset and list every problem (exit 1 if any)", split=True,
             positional=("dataset", {"nargs": "?", "help": "dataset folder, layout detected (default: data.root)"}))
     command("methods", _methods, "list the registered methods, their stages and config sections")
-    for stage in _stage_commands():
-        command(stage.name, _stage_handler(stage.name), stage.help, split=stage.any_split, resume=True)
+    for name, help_text, any_split in _stage_commands():
+        command(name, _stage_handler(name), help_text, split=any_split, resume=True)
     evaluate = command("eval", _eval, "score a folder of CAMs (.npz) or label maps (.png)", split=True)
     evaluate.add_argument("--path", type=Path, help="folder to score (default: the run's cams/<split>)")
     command("run", _run, "run the whole pipeline of the configured method, skipping finished stages", resume=True)
@@ -102,13 +102,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stage_commands() -> list[Stage]:
-    """One stage per name across every method, in pipeline order of first appearance."""
-    seen: dict[str, Stage] = {}
+def _stage_commands() -> list[tuple[str, str, bool]]:
+    """(name, help, takes ``--split``) of every stage name across the methods, in pipeline order of
+    first appearance; a name whose stages differ between methods (``pseudo``) gets each one's help."""
+    seen: dict[str, list[tuple[str, Stage]]] = {}
     for method in all_methods():
         for stage in method.stages:
-            seen.setdefault(stage.name, stage)
-    return list(seen.values())
+            seen.setdefault(stage.name, []).append((method.name, stage))
+    commands = []
+    for name, stages in seen.items():
+        by_help: dict[str, list[str]] = {}
+        for method, stage in stages:
+            by_help.setdefault(stage.help, []).append(method)
+        help_text = next(iter(by_help)) if len(by_help) == 1 else "; ".join(
+            f"{', '.join(methods)}: {text}" for text, methods in by_help.items())
+        commands.append((name, help_text, any(stage.any_split for _, stage in stages)))
+    return commands
 
 
 def _setup(args: argparse.Namespace) -> tuple[RunConfig, Runtime]:
@@ -178,6 +187,8 @@ def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
         pipeline = _pipeline(args, check=lambda method: method.stage(name))
         stage = pipeline.method.stage(name)
         split = getattr(args, "split", None)
+        if split is not None and not stage.any_split:
+            raise ConfigError(f"method '{pipeline.method.name}' runs '{name}' on its own split only; drop --split")
         if split is None:
             output = pipeline.run(until=name)[name]
         else:  # the stages before it on their own splits, then this one on the split asked for

@@ -111,3 +111,22 @@ def test_an_extra_command_of_another_method_names_its_method(toy, run_args, tmp_
     assert main(["sweep-pseudo", "--quiet", "method=toy", *run_args]) == 1
     assert "`wsss sweep-pseudo` is a command of method psa, not of 'toy'" in capsys.readouterr().err
     assert not (tmp_path / "runs" / "t").exists()  # refused before the run folder was made
+
+
+def test_split_is_refused_for_a_stage_that_runs_on_its_own_split_only(run_args, tmp_path, capsys):
+    own_split = Method(name="toy", summary="", sections={"toy": ToyConfig}, stages=(
+        Stage("cams", lambda cfg, ctx: _constant_labels(cfg, ctx, "toy"), "label the training split", section="toy"),))
+    register(own_split)
+    try:
+        assert main(["cams", "--quiet", "--split", "val", "method=toy", *run_args]) == 1
+    finally:
+        unregister("toy")
+    assert "method 'toy' runs 'cams' on its own split only; drop --split" in capsys.readouterr().err
+
+
+def test_a_stage_name_shared_by_methods_shows_each_method_s_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "psa: random-walk pseudo labels" in out and "aalr: the trained network's on-the-fly masks" in out
+    assert "predict the val split (or --split)" in out

@@ -46,7 +46,7 @@ METHOD = Method(
     sections={"saliency": SaliencyConfig, "aux": AuxConfig},
     stages=(
         Stage("train-cls", train_classifier, "train the classification network on image labels", section="cls"),
-        Stage("cams", compute_cams, "multi-scale CAMs of a split (trains the classifier first if needed)",
+        Stage("cams", compute_cams, "multi-scale CAMs of a split",
               section="cam", produces=CAMS, any_split=True),
         Stage("saliency", compute_saliency, "salient-object maps S_0 of a split", section="saliency",
               any_split=True),
@@ -54,8 +54,7 @@ METHOD = Method(
               produces=PSEUDO_ROUNDS),
         Stage("train-aux", train_rounds, "train the multi-task network round after round, relabelling between",
               section="aux", produces=PSEUDO_ROUNDS),
-        Stage("predict", predict_aux, "predict the val split with the last round's network, single- and "
-              "multi-scale + flip", section="aux", split="val", produces=PREDICTIONS),
+        Stage("predict", predict_aux, "predict the val split (or --split), single- and multi-scale + flip", section="aux", split="val", produces=PREDICTIONS, any_split=True),
     ),
     check=check_background,
 )
