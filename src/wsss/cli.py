@@ -161,7 +161,7 @@ def _check_data(args: argparse.Namespace) -> int:
         show = runtime.progress
     split = args.split or cfg.data.train_split
     dataset = build_dataset(cfg.data, split, strict=False, progress=show)
-    raise_file_problems(dataset, cfg.data.root, split, show)
+    raise_file_problems(dataset, cfg.data.root, split, show, cfg.workers)
     print(f"{cfg.data.root} split '{split}': {len(dataset)} images, "
           f"{dataset.classes.num_foreground} classes, masks: {'yes' if dataset.has_masks else 'no'}; no problems found")
     counts = sum(dataset.labels_of(i) for i in dataset.ids)

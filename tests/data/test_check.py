@@ -38,6 +38,7 @@ def test_every_broken_file_is_listed_with_its_path(demo_root: Path):
 
     ds = build_dataset(voc(demo_root, labels="masks"), "train", strict=False)
     problems = check_dataset(ds, progress=False)
+    assert check_dataset(ds, progress=False, workers=2) == problems  # read in loader processes, same order
     found = {p.path: p.message for p in problems}
     assert "duplicate id 'demo_00000'" in found[split]
     assert "cannot decode image" in found[truncated]

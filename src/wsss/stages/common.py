@@ -27,9 +27,10 @@ class DataProblemsError(DataFileError):
     """A dataset with problems; the message lists every one with its path."""
 
 
-def raise_file_problems(dataset: SegDataset, root: str, split: str, progress: bool = True) -> None:
-    """Decode every file of ``dataset``; a DataProblemsError listing every problem found, if any."""
-    problems = check_dataset(dataset, progress=progress)
+def raise_file_problems(dataset: SegDataset, root: str, split: str, progress: bool = True, workers: int = 0) -> None:
+    """Decode every file of ``dataset`` (in ``workers`` processes); a DataProblemsError listing
+    every problem found, if any."""
+    problems = check_dataset(dataset, progress=progress, workers=workers)
     if problems:
         raise DataProblemsError(format_problems(problems, root, split))
 

@@ -49,7 +49,8 @@ class StageContext:
                 self.usable[split] = usable_ids(dataset, self.cfg.data.root, split, self.paths, self.runtime)
             return dataset.subset(self.usable[split])
         if check:
-            raise_file_problems(dataset, self.cfg.data.root, split, self.runtime.progress)
+            raise_file_problems(dataset, self.cfg.data.root, split, self.runtime.progress,
+                                self.runtime.workers)
         dataset.raise_problems()
         return dataset
 

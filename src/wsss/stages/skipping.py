@@ -19,7 +19,7 @@ def usable_ids(dataset: SegDataset, root: str, split: str, paths: RunPaths, runt
     """The ids of ``dataset`` whose files are all usable; the others are recorded (main process)."""
     owner = {path: id for id in dataset.ids for path in (dataset.image_path(id), dataset.mask_path(id))
              if path is not None}
-    problems = check_dataset(dataset, progress=runtime.progress)
+    problems = check_dataset(dataset, progress=runtime.progress, workers=runtime.workers)
     general = [problem for problem in problems if problem.path not in owner]
     skipped: dict[str, str] = {}
     for problem in problems:
