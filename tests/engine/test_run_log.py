@@ -44,7 +44,30 @@ def test_tensorboard_gets_every_logged_number_by_stage_and_step(tmp_path):
     for step, loss in [(1, 0.75), (2, 0.5)]:
         log.write("train-x", step=step, total=2, lr=0.1, images_per_s=3.0, loss=loss)
     log.close()
-    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events = EventAccumulator(str(tmp_path / "tensorboard" / "train-x"))  # a row without net: its stage
     events.Reload()
     assert set(events.Tags()["scalars"]) == {"train-x/lr", "train-x/images_per_s", "train-x/loss"}
     assert [(e.step, e.value) for e in events.Scalars("train-x/loss")] == [(1, 0.75), (2, 0.5)]
+
+
+def test_a_resumed_net_hides_its_own_tensorboard_steps_past_the_checkpoint_only(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log = RunLog(tmp_path / "log.jsonl")
+    for step in (1, 2, 3):
+        log.write("train-cls", net="cls", step=step, loss=float(step))
+        log.write("train-aff", net="aff", step=step, loss=float(step))
+    log.close()
+    resumed = RunLog(tmp_path / "log.jsonl")  # the classifier goes on from its checkpoint at step 1
+    resumed.drop_after(1, stage="train-cls", net="cls")
+    for step in (2, 3):
+        resumed.write("train-cls", net="cls", step=step, loss=10.0 * step)
+    resumed.close()
+
+    def losses(net):
+        events = EventAccumulator(str(tmp_path / "tensorboard" / net))
+        events.Reload()
+        return [(e.step, e.value) for e in events.Scalars(f"train-{net}/loss")]
+    assert losses("cls") == [(1, 1.0), (2, 20.0), (3, 30.0)]
+    assert losses("aff") == [(1, 1.0), (2, 2.0), (3, 3.0)]
