@@ -25,16 +25,24 @@ def test_affinity_embedding_head_is_per_pixel_when_levels_share_a_size():
     torch.testing.assert_close(flipped, head(levels).flip(-1))
 
 
-@pytest.mark.parametrize("head", [LargeFOVHead(32, 5, channels=16, rate=6), ASPPHead(32, 5, rates=(1, 2, 3))])
+@pytest.mark.parametrize("head", [LargeFOVHead(32, 5, channels=16, rate=6), ASPPHead(32, 5, channels=8, rates=(1, 2, 3))])
 def test_logit_heads_keep_the_size(head):
     assert head(torch.rand(2, 32, 9, 7)).shape == (2, 5, 9, 7)
 
 
-def test_aspp_sums_its_branches():
-    head = ASPPHead(8, 3, rates=(2, 4)).eval()
+def test_aspp_sums_its_branches_over_the_normalised_projection():
+    head = ASPPHead(8, 3, channels=4, rates=(2, 4)).eval()
     x = torch.rand(1, 8, 6, 6)
-    torch.testing.assert_close(head(x), head.branches[0](x) + head.branches[1](x))
+    projected = head.project(x)
+    assert projected.shape == (1, 4, 6, 6) and (projected >= 0).all()
+    torch.testing.assert_close(head(x), head.branches[0](projected) + head.branches[1](projected))
     assert [b.dilation for b in head.branches] == [(2, 2), (4, 4)]
+
+
+def test_aspp_projection_makes_the_branch_input_independent_of_the_feature_scale():
+    head = ASPPHead(8, 3, channels=4, rates=(1,)).train()
+    x = torch.randn(4, 8, 6, 6)
+    torch.testing.assert_close(head(100 * x), head(x), rtol=1e-3, atol=1e-4)  # BatchNorm absorbs the scale
 
 
 def test_affinity_embedding_init_gain_scales_the_mixing_conv():

@@ -55,8 +55,10 @@ NEW_KEYS = {
                   "embedding.mix.weight"}),
     "largefov": (lambda b: SegNet(b, 3, head_channels=8),
                  {f"head.body.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")}),
-    "aspp": (lambda b: SegNet(b, 3, head="aspp"),
-             {f"head.branches.{i}.{p}" for i in range(4) for p in ("weight", "bias")}),
+    "aspp": (lambda b: SegNet(b, 3, head="aspp", head_channels=8),
+             {f"head.branches.{i}.{p}" for i in range(4) for p in ("weight", "bias")}
+             | {"head.project.0.weight"} | {f"head.project.1.{p}" for p in ("weight", "bias", "running_mean",
+                                                                          "running_var", "num_batches_tracked")}),
 }
 
 

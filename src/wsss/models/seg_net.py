@@ -1,4 +1,5 @@
-"""Segmentation networks on a backbone: DeepLab-LargeFOV and DeepLab-v2 ASPP heads.
+"""Segmentation networks on a backbone: DeepLab-LargeFOV and DeepLab-v2 ASPP heads
+(``head_channels``: LargeFOV's width, ASPP's projection).
 
 Dilation rates are those of the papers at output stride 8 and are halved at stride 16, so the
 field of view in pixels is the same at either stride.
@@ -28,7 +29,8 @@ class SegNet(TaskNet):
         if head == "largefov":
             self.head = LargeFOVHead(in_channels, num_classes, channels=head_channels, rate=max(1, round(12 * scale)))
         else:
-            self.head = ASPPHead(in_channels, num_classes, rates=tuple(max(1, round(r * scale)) for r in (6, 12, 18, 24)))
+            self.head = ASPPHead(in_channels, num_classes, channels=head_channels,
+                                 rates=tuple(max(1, round(r * scale)) for r in (6, 12, 18, 24)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.backbone(x)[-1])
