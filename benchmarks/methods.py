@@ -145,10 +145,23 @@ def merged_rows(path: Path, rows: list[dict[str, Any]], mode: str) -> list[dict[
     earlier = json.loads(path.read_text())
     if earlier["setup"]["mode"] != mode:
         return rows
-    fresh = {row["method"] for row in rows}
-    kept = [row for row in earlier["results"] if row["method"] not in fresh]
+    return merged_rows_of(earlier["results"], rows, {row["method"] for row in rows})
+
+
+def merged_rows_of(earlier: list[dict[str, Any]], rows: list[dict[str, Any]], fresh: set[str]) -> list[dict[str, Any]]:
+    """``rows`` and the ``earlier`` rows of methods not in ``fresh``, in registry order."""
+    kept = [row for row in earlier if row["method"] not in fresh]
     order = [method.name for method in all_methods()]
     return sorted(kept + rows, key=lambda row: order.index(row["method"]) if row["method"] in order else len(order))
+
+
+def write_results(path: Path, setup: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """``<dataset>.json`` and ``.md`` beside it, each written whole (a temporary file renamed)."""
+    for target, text in ((path, json.dumps({"setup": setup, "results": rows}, indent=1)),
+                         (path.with_suffix(".md"), report(setup, rows))):
+        partial = target.with_name(target.name + ".tmp")
+        partial.write_text(text)
+        partial.replace(target)
 
 
 def dataset_root(args: argparse.Namespace) -> Path:
@@ -252,18 +265,21 @@ def main() -> int:
     class_names = prepare_data(args, mode, root)
     start = time.perf_counter()
     command = "python " + " ".join([os.path.relpath(__file__), *sys.argv[1:]])
-    rows = [{**bench_method(method, args, mode, root, class_names), "benchmark": command} for method in chosen]
     setup = {"dataset": args.dataset, "mode": "quick" if args.quick else "tiny" if args.tiny else "full schedules",
-             "command": command,
-             "wall_s": time.perf_counter() - start, "device": args.device,
+             "command": command, "device": args.device,
              "machine": machine(torch.device(args.device)), "classes": class_names,
              "memory": ("growth of the run process's resident memory (VmHWM; DataLoader workers not counted)"
                         if args.device == "cpu" else "torch.cuda.max_memory_allocated growth")}
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    rows = merged_rows(args.results_dir / f"{args.dataset}.json", rows, setup["mode"])
-    (args.results_dir / f"{args.dataset}.json").write_text(json.dumps({"setup": setup, "results": rows}, indent=1))
-    (args.results_dir / f"{args.dataset}.md").write_text(report(setup, rows))
-    print(markdown([table_cells(row) for row in rows], COLUMNS))
+    results = args.results_dir / f"{args.dataset}.json"
+    earlier = merged_rows(results, [], setup["mode"]) if results.is_file() else []
+    rows: list[dict[str, Any]] = []
+    for method in chosen:  # the files are rewritten after each method, so a stopped benchmark keeps its rows
+        rows.append({**bench_method(method, args, mode, root, class_names), "benchmark": command})
+        setup["wall_s"] = time.perf_counter() - start
+        fresh = {row["method"] for row in rows}
+        write_results(results, setup, merged_rows_of(earlier, rows, fresh))
+    print(markdown([table_cells(row) for row in json.loads(results.read_text())["results"]], COLUMNS))
     return 0 if all(row["status"] in ("ok", "no config") for row in rows) else 1
 
 

@@ -49,7 +49,10 @@ def test_the_methods_benchmark_has_a_row_with_numbers_for_every_registered_metho
         assert row["training"] and row["training_s"] > 0 and row["peak_mib"] > 0
         assert row["command"].startswith("wsss run --config configs/") and "demo.num_train=8" in row["command"]
     assert rows["psa"]["pseudo"]["key"] == "pseudo/train" and "seeds/train" in rows["psa"]["labels"]
-    assert set(rows["psa"]["stage_seconds"]) == set(rows["psa"]["training"]) | {"cams", "seeds", "pseudo", "predict"}
+    assert rows["psa"]["classifier_from"] == "demo-auxsegnet"  # the same classifier settings: trained once
+    assert "train-cls" in rows["auxsegnet"]["training"] and "train-cls" not in rows["psa"]["training"]
+    assert set(rows["psa"]["stage_seconds"]) == set(rows["psa"]["training"]) | {"train-cls", "cams", "seeds", "pseudo",
+                                                                               "predict"}
     markdown = (tmp_path / "demo.md").read_text()
     assert all(f"| {name} | ok |" in markdown for name in rows) and report["setup"]["machine"]["torch"] in markdown
 
