@@ -138,19 +138,12 @@ def share_classifier(cfg: RunConfig, out_dir: Path, name: str) -> str | None:
 
 
 def merged_rows(path: Path, rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
-    """``rows`` with the rows of the other methods kept from the results file ``path`` (same
-    schedule mode), in registry order."""
-    if not path.is_file():
-        return rows
-    earlier = json.loads(path.read_text())
-    if earlier["setup"]["mode"] != mode:
-        return rows
-    return merged_rows_of(earlier["results"], rows, {row["method"] for row in rows})
-
-
-def merged_rows_of(earlier: list[dict[str, Any]], rows: list[dict[str, Any]], fresh: set[str]) -> list[dict[str, Any]]:
-    """``rows`` and the ``earlier`` rows of methods not in ``fresh``, in registry order."""
-    kept = [row for row in earlier if row["method"] not in fresh]
+    """``rows`` with the rows of the other methods kept from the results file ``path`` as it is
+    now (same schedule mode), in registry order."""
+    earlier = json.loads(path.read_text()) if path.is_file() else {"setup": {"mode": None}, "results": []}
+    fresh = {row["method"] for row in rows}
+    same_mode = earlier["setup"]["mode"] == mode
+    kept = [row for row in earlier["results"] if same_mode and row["method"] not in fresh]
     order = [method.name for method in all_methods()]
     return sorted(kept + rows, key=lambda row: order.index(row["method"]) if row["method"] in order else len(order))
 
@@ -272,13 +265,11 @@ def main() -> int:
                         if args.device == "cpu" else "torch.cuda.max_memory_allocated growth")}
     args.results_dir.mkdir(parents=True, exist_ok=True)
     results = args.results_dir / f"{args.dataset}.json"
-    earlier = merged_rows(results, [], setup["mode"]) if results.is_file() else []
     rows: list[dict[str, Any]] = []
     for method in chosen:  # the files are rewritten after each method, so a stopped benchmark keeps its rows
         rows.append({**bench_method(method, args, mode, root, class_names), "benchmark": command})
         setup["wall_s"] = time.perf_counter() - start
-        fresh = {row["method"] for row in rows}
-        write_results(results, setup, merged_rows_of(earlier, rows, fresh))
+        write_results(results, setup, merged_rows(results, rows, setup["mode"]))
     print(markdown([table_cells(row) for row in json.loads(results.read_text())["results"]], COLUMNS))
     return 0 if all(row["status"] in ("ok", "no config") for row in rows) else 1
 
