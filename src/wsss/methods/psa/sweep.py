@@ -22,7 +22,7 @@ from wsss.engine.evaluate import ConfusionMatrix
 from wsss.methods.base import Command
 from wsss.methods.psa.affinity import AFFINITY
 from wsss.methods.psa.config import PseudoConfig
-from wsss.methods.psa.pseudo import RandomWalker, affinity_net
+from wsss.methods.psa.pseudo import RandomWalker, affinity_net, class_probabilities
 from wsss.ops.random_walk import random_walk
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.context import StageContext
@@ -57,7 +57,7 @@ def sweep_pseudo_labels(cfg: PseudoConfig, ctx: StageContext, cams: ArtifactDir,
                 upsampled = walker.to_image(grid, gt.shape)
                 for j, alpha in enumerate(alphas):
                     channels = ([upsampled[j:j + 1]] if background else []) + [upsampled[background:]]
-                    scores = walker.label_scores(torch.cat(channels))
+                    scores = class_probabilities(walker.label_scores(torch.cat(channels)))  # as the stage
                     matrices[alpha, t].update(lookup[scores.argmax(0).cpu().numpy()], gt)
     rows = alphas if background else [f"bg {cfg.bg_threshold:g}" if dataset.classes.has_background else "-"]
     return {"split": ctx.split, "alphas": rows, "steps": steps,
