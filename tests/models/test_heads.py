@@ -25,7 +25,8 @@ def test_affinity_embedding_head_is_per_pixel_when_levels_share_a_size():
     torch.testing.assert_close(flipped, head(levels).flip(-1))
 
 
-@pytest.mark.parametrize("head", [LargeFOVHead(32, 5, channels=16, rate=6), ASPPHead(32, 5, channels=8, rates=(1, 2, 3))])
+@pytest.mark.parametrize("head", [LargeFOVHead(32, 5, channels=16, rate=6),
+                                  ASPPHead(32, 5, channels=8, rates=(1, 2, 3))])
 def test_logit_heads_keep_the_size(head):
     assert head(torch.rand(2, 32, 9, 7)).shape == (2, 5, 9, 7)
 

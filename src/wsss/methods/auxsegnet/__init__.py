@@ -54,7 +54,8 @@ METHOD = Method(
               produces=PSEUDO_ROUNDS),
         Stage("train-aux", train_rounds, "train the multi-task network round after round, relabelling between",
               section="aux", produces=PSEUDO_ROUNDS),
-        Stage("predict", predict_aux, "predict the val split (or --split), single- and multi-scale + flip", section="aux", split="val", produces=PREDICTIONS, any_split=True),
+        Stage("predict", predict_aux, "predict the val split (or --split), single- and multi-scale + flip",
+              section="aux", split="val", produces=PREDICTIONS, any_split=True),
     ),
     check=check_background,
 )
