@@ -43,6 +43,7 @@ from measure import describe_machine, in_fresh_process, machine, markdown, peak_
 from method_scores import run_report
 from wsss.config import RunConfig, load_config, to_dict
 from wsss.data import build_dataset, generate_demo
+from wsss.io import atomic_write_text
 from wsss.methods import all_methods
 from wsss.methods.base import Method
 
@@ -149,12 +150,9 @@ def merged_rows(path: Path, rows: list[dict[str, Any]], mode: str) -> list[dict[
 
 
 def write_results(path: Path, setup: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    """``<dataset>.json`` and ``.md`` beside it, each written whole (a temporary file renamed)."""
-    for target, text in ((path, json.dumps({"setup": setup, "results": rows}, indent=1)),
-                         (path.with_suffix(".md"), report(setup, rows))):
-        partial = target.with_name(target.name + ".tmp")
-        partial.write_text(text)
-        partial.replace(target)
+    """``<dataset>.json`` and ``.md`` beside it, each written atomically."""
+    atomic_write_text(path, json.dumps({"setup": setup, "results": rows}, indent=1))
+    atomic_write_text(path.with_suffix(".md"), report(setup, rows))
 
 
 def dataset_root(args: argparse.Namespace) -> Path:
