@@ -88,6 +88,8 @@ def test_the_gallery_shows_every_scored_folder_of_both_splits(finished_run):
     assert len(train) == len(val) == 3  # the header and report.images rows
     folders = {path.parent.name for path in (run / "report").glob("*/*/*")}
     assert len(folders) == 4  # 2 images per split; the pictures of the earlier report are gone
+    html = (run / "report.html").read_text()
+    assert html.count('<span class="key"><span class="swatch"') == 4 + 1  # 3 demo classes, background, 255
 
 
 def test_without_matplotlib_the_report_says_how_to_get_curves(finished_run, monkeypatch):

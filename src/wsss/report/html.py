@@ -19,6 +19,7 @@ figure { display: inline-block; margin: 0.15em; text-align: center; }
 figcaption { font-size: 0.75em; color: #555; }
 img.label { image-rendering: pixelated; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; border: 1px solid #888; margin: 0 0.2em 0 0.8em; }
+.key { white-space: nowrap; }
 .note { color: #666; }
 """
 

@@ -69,8 +69,9 @@ def _gallery_html(gallery: Gallery) -> str:
 
 
 def _legend(classes: ClassSet) -> str:
-    """The colour of every class in the label maps, and of 255."""
+    """The colour of every class in the label maps, and of 255; a swatch never wraps apart from its name."""
     palette = classes.palette()
     names = {**dict(enumerate(classes.names)), 255: "255 (ignored / unsure)"}
-    return "<p>" + "".join(f'<span class="swatch" style="background: rgb{tuple(palette[3 * i:3 * i + 3])}"></span>'
-                           f"{text(name)}" for i, name in names.items()) + "</p>"
+    return "<p>" + "".join(f'<span class="key"><span class="swatch" style="background: rgb'
+                           f'{tuple(palette[3 * i:3 * i + 3])}"></span>{text(name)}</span> '
+                           for i, name in names.items()) + "</p>"
