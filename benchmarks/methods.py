@@ -204,6 +204,9 @@ COLUMNS = [("method", "method", "{}"), ("status", "status", "{}"), ("cam", "CAM 
            ("pseudo", "pseudo labels mIoU", "{}"), ("seg", "segmentation mIoU (val)", "{}"),
            ("training_s", "training s", "{:.0f}"), ("stages_s", "all stages s", "{:.0f}"),
            ("rate", "predict images/s", "{:.2f}"), ("peak_mib", "peak MiB", "{:.0f}")]
+# Published figures printed beside the measured ones: (dataset, method) -> (segmentation mIoU %, source).
+PUBLISHED = {("camvid", "psa"): (15.5, "the weakly supervised AffinityNet figure on CamVid test that "
+                                       "../shared/README.md gives (another backbone and schedule)")}
 STAGE_COLUMNS = [("method", "method", "{}"), ("stages", "seconds per stage", "{}"),
                  ("train_rates", "training images/s (mean of the logged steps)", "{}")]
 
@@ -211,6 +214,7 @@ STAGE_COLUMNS = [("method", "method", "{}"), ("stages", "seconds per stage", "{}
 def report(setup: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     """The results file: machine, commands, overrides, the table and the stage times."""
     cells = [table_cells(row) for row in rows]
+    columns, notes = with_published(setup["dataset"], cells)
     lines = [f"# Every method on `{setup['dataset']}` ({setup['mode']})", "",
              f"Machine: {describe_machine(setup['machine'])}. Device: {setup['device']}.", "",
              f"`{setup['command']}`: {setup['wall_s'] / 60:.1f} min in all. Per method (from the same folder; "
@@ -223,8 +227,21 @@ def report(setup: dict[str, Any], rows: list[dict[str, Any]]) -> str:
               "label map leaves at 255 count as errors (except where the method's own table excludes them); per-class "
               "IoU in the JSON. Peak memory: " + setup["memory"] + ". Predict images/s: val images / the prediction "
               "stage's seconds (single- and multi-scale passes together).", "",
-              markdown(cells, COLUMNS), "", markdown([c for c in cells if "stages" in c], STAGE_COLUMNS), ""]
+              markdown(cells, columns), *notes, "", markdown([c for c in cells if "stages" in c], STAGE_COLUMNS), ""]
     return "\n".join(lines)
+
+
+def with_published(dataset: str, cells: list[dict[str, Any]]) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The table's columns, with a "published" one beside the segmentation mIoU (filled into
+    ``cells``) when ``PUBLISHED`` has a figure for the dataset, and the lines naming its sources."""
+    published = {method: figure for (name, method), figure in PUBLISHED.items() if name == dataset}
+    if not published:
+        return COLUMNS, []
+    for cell in cells:
+        cell["published"] = f"{published[cell['method']][0]:.1f}" if cell["method"] in published else "-"
+    at = [key for key, _, _ in COLUMNS].index("seg") + 1
+    columns = [*COLUMNS[:at], ("published", "published segmentation mIoU", "{}"), *COLUMNS[at:]]
+    return columns, ["", *(f"Published, {method}: {source}." for method, (_, source) in published.items())]
 
 
 def main() -> int:

@@ -57,3 +57,13 @@ def test_a_partial_benchmark_keeps_the_other_methods_rows(methods_script, tmp_pa
     assert sorted((row["method"], row["run"]) for row in rows) == [("aalr", 2), ("psa", 1)]
     assert methods_script.merged_rows(path, [{"method": "aalr", "run": 2}], "full schedules") == [
         {"method": "aalr", "run": 2}]
+
+
+def test_a_published_figure_stands_beside_the_measured_one(methods_script):
+    cells = [{"method": "psa", "seg": "test-ss 5.1"}, {"method": "aalr", "seg": "test-ss 4.0"}]
+    columns, notes = methods_script.with_published("camvid", cells)
+    titles = [title for _, title, _ in columns]
+    assert titles[titles.index("segmentation mIoU (val)") + 1] == "published segmentation mIoU"
+    assert [cell["published"] for cell in cells] == ["15.5", "-"]
+    assert any("AffinityNet" in line for line in notes)
+    assert methods_script.with_published("msrc", [{"method": "psa"}]) == (methods_script.COLUMNS, [])
