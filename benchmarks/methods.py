@@ -201,7 +201,7 @@ def table_cells(row: dict[str, Any]) -> dict[str, Any]:
 
 
 COLUMNS = [("method", "method", "{}"), ("status", "status", "{}"), ("cam", "CAM mIoU (train)", "{}"),
-           ("pseudo", "pseudo labels mIoU", "{}"), ("seg", "segmentation mIoU (val)", "{}"),
+           ("pseudo", "pseudo labels mIoU", "{}"), ("seg", "segmentation mIoU (the config's val split)", "{}"),
            ("training_s", "training s", "{:.0f}"), ("stages_s", "all stages s", "{:.0f}"),
            ("rate", "predict images/s", "{:.2f}"), ("peak_mib", "peak MiB", "{:.0f}")]
 # Published figures printed beside the measured ones: (dataset, method) -> (segmentation mIoU %, source).

@@ -63,7 +63,7 @@ def test_a_published_figure_stands_beside_the_measured_one(methods_script):
     cells = [{"method": "psa", "seg": "test-ss 5.1"}, {"method": "aalr", "seg": "test-ss 4.0"}]
     columns, notes = methods_script.with_published("camvid", cells)
     titles = [title for _, title, _ in columns]
-    assert titles[titles.index("segmentation mIoU (val)") + 1] == "published segmentation mIoU"
+    assert titles[titles.index("segmentation mIoU (the config's val split)") + 1] == "published segmentation mIoU"
     assert [cell["published"] for cell in cells] == ["15.5", "-"]
     assert any("AffinityNet" in line for line in notes)
     assert methods_script.with_published("msrc", [{"method": "psa"}]) == (methods_script.COLUMNS, [])
