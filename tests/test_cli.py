@@ -286,3 +286,11 @@ def test_missing_weights_file_is_one_named_error(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith(f"error: weight file not found: {missing}; ") and "model.pretrained=false" in err
     assert err.count("\n") == 1
+
+
+def test_a_command_leaves_the_process_group_it_ran_in(tmp_path, capsys):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    assert main(["methods"]) == 0
+    assert not dist.is_initialized()  # gloo's threads are stopped before the interpreter exits

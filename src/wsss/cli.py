@@ -18,7 +18,7 @@ from wsss.config import ConfigError, RunConfig, load_config
 from wsss.data import build_dataset, detect_layout, generate_demo
 from wsss.engine.checkpoint import CheckpointError
 from wsss.engine.run_lock import RunLock
-from wsss.engine.runtime import Runtime, create_runtime
+from wsss.engine.runtime import Runtime, create_runtime, leave_process_group
 from wsss.engine.trainer import NonFiniteLossError
 from wsss.io import DataFileError
 from wsss.methods import all_methods, get_method
@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     with contextlib.ExitStack() as args.cleanup:  # the run folder's lock, released however the command ends
+        args.cleanup.callback(leave_process_group)  # last, after the lock
         try:
             return args.handler(args)
         except USER_ERRORS as err:

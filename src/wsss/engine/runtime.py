@@ -58,6 +58,14 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
+def leave_process_group() -> None:
+    """Destroy the process group a ``torchrun`` process joined (a no-op otherwise), so gloo's
+    threads stop before the interpreter exits; left alive, a rank under load could abort at exit
+    ("terminate called without an active exception") after finishing its work."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def barrier(runtime: Runtime) -> None:
     """Wait for every process (a no-op on a single process)."""
     if runtime.distributed:
