@@ -125,6 +125,18 @@ def test_another_dataset_under_the_same_run_name_is_refused_naming_the_key(run_a
     assert "another configuration" in err and key in err
 
 
+def test_prediction_settings_and_split_names_reuse_the_trained_networks(run_args, tmp_path):
+    """Only what changes a network retrains it: another prediction refinement or scale set, or
+    another evaluation split, reuses every checkpoint and writes predictions of its own."""
+    assert main(["run", "--quiet", *run_args, "name=t"]) == 0
+    run = tmp_path / "runs" / "t"
+    checkpoints = {path.name: path.read_bytes() for path in (run / "checkpoints").glob("*.pt")}
+    assert main(["predict", "--quiet", *run_args, "name=t", "seg.refine=par", "seg.scales=[1.0,0.75]"]) == 0
+    assert main(["train-cls", "--quiet", *run_args, "name=t", "data.val_split=train"]) == 0
+    assert {path.name: path.read_bytes() for path in (run / "checkpoints").glob("*.pt")} == checkpoints
+    assert len(list((run / "preds" / "val-ms-par").glob("*.png"))) == len(list((run / "preds" / "val-ms").glob("*.png")))
+
+
 def test_a_changed_file_of_a_real_dataset_is_detected(run_args, demo_root, tmp_path, capsys):
     import shutil
     root = tmp_path / "voc"

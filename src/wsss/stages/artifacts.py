@@ -76,9 +76,8 @@ class ArtifactDir:
     def _check_config(self) -> None:
         if not self.config_path.is_file():
             return
-        saved, meta = json.loads(self.config_path.read_text()), json.loads(json.dumps(self.meta))
-        if saved != meta:
-            changed = ", ".join(config_diff(saved, meta)) or "unknown"
+        changed = ", ".join(config_diff(json.loads(self.config_path.read_text()), json.loads(json.dumps(self.meta))))
+        if changed:
             raise ArtifactMismatchError(
                 f"{self.path} holds outputs made with another configuration (differs in: {changed}); "
                 "use another run name (name=...) or delete the folder"
@@ -86,8 +85,12 @@ class ArtifactDir:
 
 
 def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
+    """Dotted keys whose values differ between a saved fingerprint and the current one.
+
+    A key only the saved one has is a setting that no longer counts (an older wsss stored
+    prediction settings in training fingerprints): it is not a difference.
+    """
     if not (isinstance(old, dict) and isinstance(new, dict)):
         return [] if old == new else [prefix.rstrip(".") or "value"]
-    keys = sorted(set(old) | set(new))
+    keys = sorted(new)
     return [d for k in keys for d in config_diff(old.get(k), new.get(k), f"{prefix}{k}.")]

@@ -47,6 +47,12 @@ def fingerprint(**parts: Any) -> dict[str, Any]:
     return {name: to_dict(part) if is_dataclass(part) else part for name, part in parts.items()}
 
 
+def settings_except(section: Any, *left_out: str) -> dict[str, Any]:
+    """A config section as plain data without the ``left_out`` fields: the settings that change
+    only a later step (a prediction's scales, say), so that changing them never retrains."""
+    return {key: value for key, value in to_dict(section).items() if key not in left_out}
+
+
 def checkpoint_done(path: Path, meta: dict[str, Any]) -> bool:
     """True when ``path`` holds a finished checkpoint of this configuration.
 
@@ -54,9 +60,8 @@ def checkpoint_done(path: Path, meta: dict[str, Any]) -> bool:
     """
     if not path.is_file():
         return False
-    saved = load_checkpoint(path)["meta"]
-    if saved != meta:
-        changed = ", ".join(config_diff(saved, meta)) or "unknown"
+    changed = ", ".join(config_diff(load_checkpoint(path)["meta"], meta))
+    if changed:
         raise ArtifactMismatchError(
             f"{path} was made with another configuration (differs in: {changed}); "
             "use another run name (name=...) or delete the file"

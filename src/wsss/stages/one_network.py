@@ -17,12 +17,12 @@ from wsss.data import ClassSet, SegDataset
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.trainer import StepFn
 from wsss.stages.cams import CLASSIFIER
-from wsss.stages.common import train_stage
+from wsss.stages.common import settings_except, train_stage
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.context import StageContext
 from wsss.stages.segmentation import predict_checkpoint
 
-PREDICTION_KEYS = ("scales", "predict_refine")  # section fields that only change the prediction
+PREDICTION_SETTINGS = ("scales", "predict_refine")  # section fields that only change the prediction
 
 
 def train_one_network(cfg: Any, ctx: StageContext, *, kind: str, section: str,
@@ -30,8 +30,8 @@ def train_one_network(cfg: Any, ctx: StageContext, *, kind: str, section: str,
                       make_step: Callable[[Any, ClassSet], StepFn]) -> Path:
     """Train network ``kind`` (``models.factory``) once with ``make_step(cfg, classes)``; writes
     ``checkpoints/<kind>.pt``. ``cfg`` is the method's section (with ``train`` and ``init``)."""
-    settings = {key: value for key, value in vars(cfg).items() if key not in ("train", *PREDICTION_KEYS)}
     start = load_checkpoint(ctx.paths.checkpoint(CLASSIFIER)) if cfg.init == "classifier" else None
+    settings = settings_except(cfg, "train", *PREDICTION_SETTINGS)
     meta = ctx.fingerprint(model=ctx.cfg.model, train=cfg.train, **{section: settings}, seed=ctx.runtime.seed,
                            start=start["meta"] if start else None)
 

@@ -26,11 +26,12 @@ from wsss.models.factory import model_from_checkpoint
 from wsss.ops.cam import multiscale_maps
 from wsss.ops.crf import refine as refine_probs
 from wsss.stages.artifacts import ArtifactDir
-from wsss.stages.common import train_stage
+from wsss.stages.common import settings_except, train_stage
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
 
 SEGMENTATION = "seg"  # checkpoints/seg.pt
+PREDICTION_SETTINGS = ("scales", "refine")  # seg fields that only change the prediction, not the network
 # (B, 3, H, W) images in [0, 1] -> (B, C, h, w) class probabilities at any resolution
 ProbabilityFn = Callable[[Tensor], Tensor]
 
@@ -56,7 +57,8 @@ def train_segmentation(seg: SegConfig, ctx: StageContext, labels: ArtifactDir, *
 
     ``step_fn`` replaces the cross-entropy step, ``sources`` adds per-image inputs beside the mask.
     """
-    meta = ctx.fingerprint(model=ctx.cfg.model, seg=seg, labels=labels.meta, seed=ctx.runtime.seed)
+    meta = ctx.fingerprint(model=ctx.cfg.model, seg=settings_except(seg, *PREDICTION_SETTINGS), labels=labels.meta,
+                           seed=ctx.runtime.seed)
 
     def build(dataset: Any) -> tuple[nn.Module, StepFn]:
         net = ctx.create_model("segmentation", num_classes=dataset.classes.num_classes, head=seg.head,
