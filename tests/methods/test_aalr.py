@@ -102,3 +102,7 @@ def test_under_torchrun_the_warm_up_and_the_ablations_leave_no_parameter_without
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "runs" / "ddp" / "checkpoints" / "aalr.pt").is_file()
+
+
+def test_two_runs_in_fresh_folders_give_identical_metrics_and_weights(fast, demo_root, assert_reproducible):
+    assert_reproducible([*fast, f"data.root={demo_root}"])

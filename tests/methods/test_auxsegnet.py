@@ -91,3 +91,7 @@ def test_under_torchrun_every_stage_runs_and_every_round_is_complete(fast, tmp_p
                           ("saliency/train-round1", train), ("preds/val-ss", val), ("preds/val-ms", val)]:
         assert len(list((run / folder).glob("*.png"))) == count, folder
     assert "seg/val-ss" in json.loads((run / "metrics.json").read_text())
+
+
+def test_two_runs_in_fresh_folders_give_identical_metrics_and_weights(fast, demo_root, assert_reproducible):
+    assert_reproducible([*fast, f"data.root={demo_root}"])

@@ -91,3 +91,7 @@ def test_under_torchrun_the_prototype_update_is_summed_over_ranks(fast, tmp_path
     assert done.returncode == 0, done.stderr[-3000:]
     state = torch.load(tmp_path / "runs" / "ddp" / "checkpoints" / "prototype.pt", weights_only=True)["model"]
     assert state["seen"].any() and torch.allclose(state["prototypes"].norm(dim=-1), torch.ones(4, 2), atol=1e-5)
+
+
+def test_two_runs_in_fresh_folders_give_identical_metrics_and_weights(fast, demo_root, assert_reproducible):
+    assert_reproducible([*fast, f"data.root={demo_root}"])

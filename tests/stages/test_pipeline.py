@@ -24,15 +24,8 @@ def _weights(path):
     return torch.load(path, weights_only=True)["model"]
 
 
-def test_two_runs_in_fresh_folders_give_identical_metrics(run_args, tmp_path):
-    for name in ("a", "b"):
-        assert main(["run", "--quiet", *run_args, f"name={name}"]) == 0
-    a, b = (json.loads((tmp_path / "runs" / n / "metrics.json").read_text()) for n in "ab")
-    a.pop("timings_s"), b.pop("timings_s")
-    assert a == b
-    for net in ("cls", "aff", "seg"):
-        wa, wb = (_weights(tmp_path / "runs" / n / "checkpoints" / f"{net}.pt") for n in "ab")
-        assert all(torch.equal(wa[k], wb[k]) for k in wa), net
+def test_two_runs_in_fresh_folders_give_identical_metrics_and_weights(run_args, assert_reproducible):
+    assert_reproducible(run_args)
 
 
 def test_a_stage_alone_starts_like_the_same_stage_inside_a_run(run_args, tmp_path):
