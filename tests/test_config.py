@@ -1,8 +1,9 @@
 import pytest
 import yaml
 
-from wsss.config import ConfigError, load_config, save_config, to_dict
+from wsss.config import ConfigError, fingerprint_dict, load_config, save_config, to_dict
 from wsss.methods import DEFAULT_METHOD, config_class
+from wsss.stages.segmentation import SegConfig
 
 
 def test_defaults_are_the_demo_run_of_the_default_method():
@@ -80,3 +81,11 @@ def test_shipped_configs_load(repo_root):
 
 def test_the_demo_config_file_spells_out_the_built_in_defaults(repo_root):
     assert load_config(repo_root / "configs" / "psa_demo.yaml") == load_config()
+
+
+def test_the_fingerprint_leaves_out_settings_that_change_no_network_at_any_depth():
+    seg = SegConfig()
+    tree = fingerprint_dict(seg)
+    assert "scales" not in tree and "refine" not in tree and "head" in tree
+    assert "log_every" not in tree["train"] and tree["train"]["lr"] == seg.train.lr
+    assert {"scales", "refine"} <= set(to_dict(seg)) and "log_every" in to_dict(seg)["train"]  # the YAML keeps all

@@ -26,6 +26,13 @@ def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"'{key}' must be one of {list(choices)}, got {value!r}")
 
 
+def not_fingerprinted(default: Any) -> Any:
+    """A field for a setting that changes no trained network (a prediction's scales, a log
+    interval): ``fingerprint_dict`` leaves it out, so changing it never retrains; the step that
+    uses it records it in its own fingerprint where it matters."""
+    return field(default=default, metadata={"fingerprint": False})
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """The generated demo dataset (written to ``data.root`` when ``data.kind`` is ``demo``)."""
@@ -43,8 +50,9 @@ class DataConfig:
 
     kind: str = "demo"  # demo | voc | coco | folder
     root: str = "data/demo"
-    train_split: str = "train"
-    val_split: str = "val"
+    # the split's own identity (its ids and files) enters every fingerprint, not its name
+    train_split: str = not_fingerprinted("train")
+    val_split: str = not_fingerprinted("val")
     classes: str | None = None  # classes.txt; default: root/classes.txt, else the VOC classes
     labels: str = "auto"  # auto | xml | masks | path to a cls_labels file
     mask_dir: str = "auto"  # auto | SegmentationClass | SegmentationClassAug | any folder name
@@ -85,8 +93,8 @@ class TrainConfig:
     flip: bool = True
     color_jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.3, 0.1)
     amp: bool = True
-    checkpoint_every: int = 100
-    log_every: int = 10
+    checkpoint_every: int = not_fingerprinted(100)
+    log_every: int = not_fingerprinted(10)
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain builtins (tuples become lists) for YAML files and checkpoints."""
     return _plain(dataclasses.asdict(cfg))
+
+
+def fingerprint_dict(cfg: Any) -> dict[str, Any]:
+    """``to_dict`` without the ``not_fingerprinted`` fields, at any depth: what outputs depend on."""
+    tree = {}
+    for spec in dataclasses.fields(cfg):
+        if spec.metadata.get("fingerprint", True):
+            value = getattr(cfg, spec.name)
+            tree[spec.name] = fingerprint_dict(value) if dataclasses.is_dataclass(value) else _plain(value)
+    return tree
 
 
 def save_config(cfg: RunConfig, path: Path) -> None:

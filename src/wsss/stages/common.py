@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from wsss.config import DataConfig, TrainConfig, to_dict
+from wsss.config import DataConfig, TrainConfig, fingerprint_dict
 from wsss.data import SegDataset, check_dataset
 from wsss.data.augmented import AugmentedDataset
 from wsss.data.sources import Source
@@ -44,13 +44,7 @@ def format_problems(problems: list, root: str, split: str) -> str:
 
 def fingerprint(**parts: Any) -> dict[str, Any]:
     """What a stage's outputs depend on, by config section name, as plain data stored beside them."""
-    return {name: to_dict(part) if is_dataclass(part) else part for name, part in parts.items()}
-
-
-def settings_except(section: Any, *left_out: str) -> dict[str, Any]:
-    """A config section as plain data without the ``left_out`` fields: the settings that change
-    only a later step (a prediction's scales, say), so that changing them never retrains."""
-    return {key: value for key, value in to_dict(section).items() if key not in left_out}
+    return {name: fingerprint_dict(part) if is_dataclass(part) else part for name, part in parts.items()}
 
 
 def checkpoint_done(path: Path, meta: dict[str, Any]) -> bool:

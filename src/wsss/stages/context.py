@@ -11,7 +11,7 @@ from wsss.config import RunConfig, to_dict
 from wsss.data import ClassSet, SegDataset, build_dataset
 from wsss.engine.runtime import Runtime
 from wsss.models.factory import create_model
-from wsss.stages.common import fingerprint, raise_file_problems, settings_except
+from wsss.stages.common import fingerprint, raise_file_problems
 from wsss.stages.layout import RunPaths
 from wsss.stages.skipping import usable_ids
 
@@ -64,9 +64,7 @@ class StageContext:
         split = split or self.split
         if split not in self.identities:
             self.identities[split] = dataset_identity(self.cfg, self._indexed(split))
-        # the split's own identity names what was read, so the names of the splits are left out
-        data = settings_except(self.cfg.data, "train_split", "val_split")
-        return fingerprint(data=data, **self.identities[split], **parts)
+        return fingerprint(data=self.cfg.data, **self.identities[split], **parts)
 
     def _indexed(self, split: str) -> SegDataset:
         """The split's index, problems and all, built once per pipeline."""

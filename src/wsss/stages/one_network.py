@@ -2,8 +2,8 @@
 
 Such a network has a backbone, a ``classifier`` (its CAMs) and heads of its own; it starts from
 ImageNet weights, or (``init: classifier``) from the run's classifier stage. Its fingerprint holds
-every setting of the method's section except the prediction ones, so predicting again at other
-scales never retrains it.
+every setting of the method's section but the ``not_fingerprinted`` ones (its prediction's), so
+predicting again at other scales never retrains it.
 """
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from wsss.config import fingerprint_dict
 from wsss.data import ClassSet, SegDataset
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.trainer import StepFn
 from wsss.stages.cams import CLASSIFIER
-from wsss.stages.common import settings_except, train_stage
+from wsss.stages.common import train_stage
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.context import StageContext
 from wsss.stages.segmentation import predict_checkpoint
-
-PREDICTION_SETTINGS = ("scales", "predict_refine")  # section fields that only change the prediction
-
 
 def train_one_network(cfg: Any, ctx: StageContext, *, kind: str, section: str,
                       network_args: Callable[[Any], dict[str, Any]],
@@ -31,7 +29,7 @@ def train_one_network(cfg: Any, ctx: StageContext, *, kind: str, section: str,
     """Train network ``kind`` (``models.factory``) once with ``make_step(cfg, classes)``; writes
     ``checkpoints/<kind>.pt``. ``cfg`` is the method's section (with ``train`` and ``init``)."""
     start = load_checkpoint(ctx.paths.checkpoint(CLASSIFIER)) if cfg.init == "classifier" else None
-    settings = settings_except(cfg, "train", *PREDICTION_SETTINGS)
+    settings = {key: value for key, value in fingerprint_dict(cfg).items() if key != "train"}  # train: its own key
     meta = ctx.fingerprint(model=ctx.cfg.model, train=cfg.train, **{section: settings}, seed=ctx.runtime.seed,
                            start=start["meta"] if start else None)
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wsss.config import TrainConfig
+from wsss.config import TrainConfig, not_fingerprinted
 from wsss.constants import IGNORE
 from wsss.data.sources import LabelMaps, Source
 from wsss.data.transforms import to_uint8
@@ -26,12 +26,11 @@ from wsss.models.factory import model_from_checkpoint
 from wsss.ops.cam import multiscale_maps
 from wsss.ops.crf import refine as refine_probs
 from wsss.stages.artifacts import ArtifactDir
-from wsss.stages.common import settings_except, train_stage
+from wsss.stages.common import train_stage
 from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
 
 SEGMENTATION = "seg"  # checkpoints/seg.pt
-PREDICTION_SETTINGS = ("scales", "refine")  # seg fields that only change the prediction, not the network
 # (B, 3, H, W) images in [0, 1] -> (B, C, h, w) class probabilities at any resolution
 ProbabilityFn = Callable[[Tensor], Tensor]
 
@@ -47,8 +46,8 @@ class SegConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.003, epochs=12))
     head: str = "aspp"  # aspp (DeepLab-v2 behind a normalised projection) | largefov (DeepLab-v1, PSA's)
     head_channels: int = 256  # LargeFOV's width (the paper's 1024), ASPP's projection
-    scales: tuple[float, ...] = (1.0, 0.5, 1.5)  # multi-scale + flip prediction
-    refine: str = "none"  # crf | par | none | auto on the multi-scale prediction
+    scales: tuple[float, ...] = not_fingerprinted((1.0, 0.5, 1.5))  # multi-scale + flip prediction
+    refine: str = not_fingerprinted("none")  # crf | par | none | auto on the multi-scale prediction
 
 
 def train_segmentation(seg: SegConfig, ctx: StageContext, labels: ArtifactDir, *,
@@ -57,8 +56,7 @@ def train_segmentation(seg: SegConfig, ctx: StageContext, labels: ArtifactDir, *
 
     ``step_fn`` replaces the cross-entropy step, ``sources`` adds per-image inputs beside the mask.
     """
-    meta = ctx.fingerprint(model=ctx.cfg.model, seg=settings_except(seg, *PREDICTION_SETTINGS), labels=labels.meta,
-                           seed=ctx.runtime.seed)
+    meta = ctx.fingerprint(model=ctx.cfg.model, seg=seg, labels=labels.meta, seed=ctx.runtime.seed)
 
     def build(dataset: Any) -> tuple[nn.Module, StepFn]:
         net = ctx.create_model("segmentation", num_classes=dataset.classes.num_classes, head=seg.head,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wsss.config import ConfigError, TrainConfig, check_choice
+from wsss.config import ConfigError, TrainConfig, check_choice, not_fingerprinted
 from wsss.ops.crf import REFINE_METHODS
 from wsss.ops.label_reassign import MODES
 
@@ -32,8 +32,8 @@ class AALRConfig:
     reassign_margin: float = 0.2  # cosine gap by which another class's centroid must win
     confident: float = 0.9  # pixels whose refined mask probability reaches this make the centroids
     embed_weight: float = 0.1  # weight of the embedding (centroid) loss
-    scales: tuple[float, ...] = (1.0, 0.5, 1.5)  # the multi-scale + flip prediction
-    predict_refine: str = "none"  # on the predictions: crf | par | none
+    scales: tuple[float, ...] = not_fingerprinted((1.0, 0.5, 1.5))  # the multi-scale + flip prediction
+    predict_refine: str = not_fingerprinted("none")  # on the predictions: crf | par | none
 
     def __post_init__(self) -> None:
         check_choice("aalr.init", self.init, ("imagenet", "classifier"))

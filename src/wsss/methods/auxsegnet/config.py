@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wsss.config import ConfigError, TrainConfig, check_choice
+from wsss.config import ConfigError, TrainConfig, check_choice, not_fingerprinted
 from wsss.ops.crf import REFINE_METHODS
 
 
@@ -30,8 +30,9 @@ class AuxConfig:
     renormalize: bool = False  # divide each propagated CAM by its max before cam_threshold (the authors: no)
     saliency_refine: str = "auto"  # renewal CRF((sigmoid(P_ref_sal) + S_0) / 2): crf | par | none | auto
     chunk: int = 1024  # rows of the HW x HW affinities built at a time when labelling and predicting
-    scales: tuple[float, ...] = (1.0, 0.5, 1.5)  # the multi-scale + flip prediction (the paper: single scale)
-    refine: str = "none"  # on the predictions: crf (the authors' preset) | par | none
+    # the multi-scale + flip prediction (the paper: single scale)
+    scales: tuple[float, ...] = not_fingerprinted((1.0, 0.5, 1.5))
+    refine: str = not_fingerprinted("none")  # on the predictions: crf (the authors' preset) | par | none
 
     def __post_init__(self) -> None:
         if self.rounds < 1:

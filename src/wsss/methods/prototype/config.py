@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wsss.config import ConfigError, TrainConfig, check_choice
+from wsss.config import ConfigError, TrainConfig, check_choice, not_fingerprinted
 from wsss.ops.label_reassign import MODES
 
 
@@ -31,8 +31,8 @@ class PrototypeConfig:
     mask_stride: int = 4  # pseudo labels are made at 1/mask_stride of the crop
     head_channels: int = 256
     embed_dims: int = 64
-    scales: tuple[float, ...] = (1.0, 0.5, 1.5)  # the multi-scale + flip prediction
-    predict_refine: str = "none"  # on the predictions: crf | par | none
+    scales: tuple[float, ...] = not_fingerprinted((1.0, 0.5, 1.5))  # the multi-scale + flip prediction
+    predict_refine: str = not_fingerprinted("none")  # on the predictions: crf | par | none
 
     def __post_init__(self) -> None:
         check_choice("prototype.init", self.init, ("imagenet", "classifier"))
