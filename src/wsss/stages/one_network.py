@@ -23,6 +23,7 @@ from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.context import StageContext
 from wsss.stages.segmentation import predict_checkpoint
 
+
 def train_one_network(cfg: Any, ctx: StageContext, *, kind: str, section: str,
                       network_args: Callable[[Any], dict[str, Any]],
                       make_step: Callable[[Any, ClassSet], StepFn]) -> Path:
