@@ -127,8 +127,9 @@ def test_prediction_settings_and_split_names_reuse_the_trained_networks(run_args
     assert main(["predict", "--quiet", *run_args, "name=t", "seg.refine=par", "seg.scales=[1.0,0.75]"]) == 0
     assert main(["train-cls", "--quiet", *run_args, "name=t", "data.val_split=train"]) == 0
     assert {path.name: path.read_bytes() for path in (run / "checkpoints").glob("*.pt")} == checkpoints
-    assert len(list((run / "preds" / "val-ms-par").glob("*.png"))) == len(list((run / "preds" / "val-ms").glob("*.png")))
-    assert json.loads((run / "preds" / "val-ms-par" / ".config.json").read_text())["crf"] == "deeplab"
+    refined, plain = run / "preds" / "val-ms-par", run / "preds" / "val-ms"
+    assert len(list(refined.glob("*.png"))) == len(list(plain.glob("*.png")))
+    assert json.loads((refined / ".config.json").read_text())["crf"] == "deeplab"
 
 
 def test_a_changed_file_of_a_real_dataset_is_detected(run_args, demo_root, tmp_path, capsys):
