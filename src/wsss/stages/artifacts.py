@@ -76,12 +76,19 @@ class ArtifactDir:
     def _check_config(self) -> None:
         if not self.config_path.is_file():
             return
-        changed = ", ".join(config_diff(json.loads(self.config_path.read_text()), json.loads(json.dumps(self.meta))))
-        if changed:
-            raise ArtifactMismatchError(
-                f"{self.path} holds outputs made with another configuration (differs in: {changed}); "
-                "use another run name (name=...) or delete the folder"
-            )
+        refuse_mismatch(json.loads(self.config_path.read_text()), json.loads(json.dumps(self.meta)),
+                        f"{self.path} holds outputs", "folder")
+
+
+def refuse_mismatch(saved: Any, current: Any, what: str, kind: str) -> None:
+    """Raise ``ArtifactMismatchError`` naming the keys where ``saved`` and ``current`` differ.
+
+    ``what`` starts the message (the path and what it holds), ``kind`` is what to delete ("file", "folder").
+    """
+    changed = ", ".join(config_diff(saved, current))
+    if changed:
+        raise ArtifactMismatchError(f"{what} made with another configuration (differs in: {changed}); "
+                                    f"use another run name (name=...) or delete the {kind}")
 
 
 def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:

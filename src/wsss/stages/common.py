@@ -17,7 +17,7 @@ from wsss.engine.checkpoint import last_checkpoint_path, load_checkpoint
 from wsss.engine.run_log import RunLog
 from wsss.engine.trainer import StepFn, Trainer
 from wsss.io import DataFileError
-from wsss.stages.artifacts import ArtifactMismatchError, config_diff
+from wsss.stages.artifacts import refuse_mismatch
 
 if TYPE_CHECKING:
     from wsss.stages.context import StageContext
@@ -54,12 +54,7 @@ def checkpoint_done(path: Path, meta: dict[str, Any]) -> bool:
     """
     if not path.is_file():
         return False
-    changed = ", ".join(config_diff(load_checkpoint(path)["meta"], meta))
-    if changed:
-        raise ArtifactMismatchError(
-            f"{path} was made with another configuration (differs in: {changed}); "
-            "use another run name (name=...) or delete the file"
-        )
+    refuse_mismatch(load_checkpoint(path)["meta"], meta, f"{path} was", "file")
     return True
 
 
