@@ -132,6 +132,18 @@ def test_prediction_settings_and_split_names_reuse_the_trained_networks(run_args
     assert json.loads((refined / ".config.json").read_text())["crf"] == "deeplab"
 
 
+def test_the_same_dataset_by_a_relative_or_an_absolute_root_reuses_the_outputs(run_args, demo_root, tmp_path,
+                                                                                monkeypatch):
+    assert main(["cams", "--quiet", *run_args, "name=t"]) == 0
+    cams = tmp_path / "runs" / "t" / "cams" / "train"
+    written = {path.name: path.stat().st_mtime_ns for path in cams.glob("*.npz")}
+    monkeypatch.chdir(demo_root.parent)
+    relative = [arg for arg in run_args if not arg.startswith("data.root=")]
+    assert main(["cams", "--quiet", *relative, f"data.root={demo_root.name}", f"out_dir={tmp_path / 'runs'}",
+                 "name=t"]) == 0
+    assert {path.name: path.stat().st_mtime_ns for path in cams.glob("*.npz")} == written
+
+
 def test_a_changed_file_of_a_real_dataset_is_detected(run_args, demo_root, tmp_path, capsys):
     import shutil
     root = tmp_path / "voc"

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from torch import nn
 
-from wsss.config import RunConfig, to_dict
+from wsss.config import DataConfig, RunConfig, to_dict
 from wsss.data import ClassSet, SegDataset, build_dataset
 from wsss.engine.runtime import Runtime
 from wsss.models.factory import create_model
@@ -64,7 +65,7 @@ class StageContext:
         split = split or self.split
         if split not in self.identities:
             self.identities[split] = dataset_identity(self.cfg, self._indexed(split))
-        return fingerprint(data=self.cfg.data, **self.identities[split], **parts)
+        return fingerprint(data=absolute_root(self.cfg.data), **self.identities[split], **parts)
 
     def _indexed(self, split: str) -> SegDataset:
         """The split's index, problems and all, built once per pipeline."""
@@ -82,6 +83,12 @@ class StageContext:
                             weights=model.weights, **kwargs)
 
 
+def absolute_root(data: DataConfig) -> DataConfig:
+    """``data`` with an absolute root, so ``../shared/data/x`` from one folder and the same
+    ``/work/shared/data/x`` name the same outputs (symbolic links are not followed)."""
+    return replace(data, root=os.path.abspath(data.root))
+
+
 def dataset_identity(cfg: RunConfig, dataset: SegDataset) -> dict[str, Any]:
     """The generator's settings for the demo set, else the split's ids and files (names and sizes).
 
@@ -95,4 +102,5 @@ def dataset_identity(cfg: RunConfig, dataset: SegDataset) -> dict[str, Any]:
         paths = [dataset.image_path(image_id), dataset.mask_path(image_id)]
         sizes = [f"{p.name}:{p.stat().st_size}" if p is not None and p.is_file() else "-" for p in paths]
         digest.update(f"{image_id} {' '.join(sizes)}\n".encode())
-    return {"dataset": {"list": str(dataset.source), "images": len(dataset.ids), "files_sha1": digest.hexdigest()}}
+    source = os.path.abspath(dataset.source)
+    return {"dataset": {"list": source, "images": len(dataset.ids), "files_sha1": digest.hexdigest()}}
