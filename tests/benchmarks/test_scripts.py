@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from wsss.io import read_label_png
 from wsss.methods import all_methods
 
 SCRIPTS = {
@@ -13,6 +14,8 @@ SCRIPTS = {
     "auxsegnet_affinity.py": ["--crops", "48", "--image", "40", "56", "--chunk", "9", "--batch", "2",
                               "--channels", "8", "--threads", "1"],
 }
+TINY_DEMO = ["demo.num_train=8", "demo.num_val=4", "demo.size=64", "demo.num_classes=3", "model.backbone=tiny",
+             "model.pretrained=false", "workers=0", "data.crop_size=64", "data.resize_long=[56,72]"]
 
 
 def run_script(repo_root, tmp_path, script, *args):
@@ -74,3 +77,18 @@ def test_the_methods_benchmark_runs_only_the_methods_named_and_refuses_an_unknow
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo_root / "src")},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "unknown method(s) nosuch" in done.stderr
+
+
+def test_the_segmentation_ceiling_trains_on_the_ground_truth_masks_and_scores_both_predictions(repo_root, tmp_path):
+    demo = tmp_path / "demo"
+    run_script(repo_root, tmp_path, "seg_ceiling.py", "--config", str(repo_root / "configs" / "psa_demo.yaml"),
+               "--out-dir", str(tmp_path / "runs"), "--threads", "1", "--out", str(tmp_path / "ceiling.json"),
+               *TINY_DEMO, f"data.root={demo}", "seg.train.epochs=1", "name=ceiling")
+    report = json.loads((tmp_path / "ceiling.json").read_text())
+    assert [row["prediction"] for row in report["results"]] == ["val-ss", "val-ms"]
+    assert all(0 <= row["miou"] <= 100 and len(row["iou"]) == 4 for row in report["results"])
+    labels = sorted((tmp_path / "runs" / "ceiling" / "gt" / "train").glob("*.png"))
+    assert len(labels) == 8
+    for path in labels:
+        assert (read_label_png(path) == read_label_png(demo / "SegmentationClass" / path.name)).all()
+    assert (tmp_path / "runs" / "ceiling" / "checkpoints" / "seg.pt").is_file()
