@@ -16,17 +16,18 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from measure import describe_machine, machine, markdown
 from wsss.config import RunConfig, load_config, save_config, to_dict
 from wsss.data import generate_demo
 from wsss.engine.runtime import Runtime, create_runtime, seed_everything
-from wsss.io import write_label_png
 from wsss.methods import get_method
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.context import StageContext
 from wsss.stages.evaluation import evaluate_labels
+from wsss.stages.per_image import Process, map_images
 from wsss.stages.pipeline import Pipeline
 from wsss.stages.segmentation import predict_segmentation, train_segmentation
 
@@ -35,15 +36,16 @@ def ground_truth_labels(ctx: StageContext) -> ArtifactDir:
     """``gt/<split>/``: the split's ground-truth masks as label PNGs (any dataset layout)."""
     dataset = ctx.dataset()
     folder = ArtifactDir(ctx.paths.labels("gt", ctx.split), ctx.fingerprint(labels="ground truth"), ".png")
-    if not folder.is_complete(dataset.ids):
-        folder.begin()
-        for image_id in folder.pending(dataset.ids):
+
+    def make_process() -> Process:
+        def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, None]:
             mask = dataset.read_mask(image_id)
             if mask is None:
                 raise SystemExit(f"{dataset.source}: split {ctx.split!r} has no masks; the ceiling needs them")
-            write_label_png(folder.file(image_id), mask, dataset.classes.palette())
-        folder.finish(dataset.ids)
-    return folder
+            return mask, None
+        return process
+
+    return map_images(folder, dataset, ctx.runtime, make_process, f"ground truth {ctx.split}")
 
 
 def measure(cfg: RunConfig, runtime: Runtime) -> list[dict]:
