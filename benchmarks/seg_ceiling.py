@@ -16,7 +16,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from measure import describe_machine, machine, markdown
@@ -35,15 +34,12 @@ from wsss.stages.segmentation import predict_segmentation, train_segmentation
 def ground_truth_labels(ctx: StageContext) -> ArtifactDir:
     """``gt/<split>/``: the split's ground-truth masks as label PNGs (any dataset layout)."""
     dataset = ctx.dataset()
+    if not dataset.has_masks:  # before the folder is begun: no partial output
+        raise SystemExit(f"{dataset.source}: split {ctx.split!r} has no masks; the ceiling needs them")
     folder = ArtifactDir(ctx.paths.labels("gt", ctx.split), ctx.fingerprint(labels="ground truth"), ".png")
 
     def make_process() -> Process:
-        def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, None]:
-            mask = dataset.read_mask(image_id)
-            if mask is None:
-                raise SystemExit(f"{dataset.source}: split {ctx.split!r} has no masks; the ceiling needs them")
-            return mask, None
-        return process
+        return lambda image_id, image, labels: (dataset.read_mask(image_id), None)
 
     return map_images(folder, dataset, ctx.runtime, make_process, f"ground truth {ctx.split}")
 
