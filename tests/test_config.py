@@ -89,3 +89,47 @@ def test_the_fingerprint_leaves_out_settings_that_change_no_network_at_any_depth
     assert "scales" not in tree and "refine" not in tree and "head" in tree
     assert "log_every" not in tree["train"] and tree["train"]["lr"] == seg.train.lr
     assert {"scales", "refine"} <= set(to_dict(seg)) and "log_every" in to_dict(seg)["train"]  # the YAML keeps all
+
+
+def test_a_base_file_gives_its_sections_and_the_file_wins_key_by_key(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data.yaml").write_text("cls:\n  train:\n    lr: 0.1\n    epochs: 3\ncam:\n  flip: false\n")
+    (tmp_path / "shared" / "more.yaml").write_text("cls:\n  train:\n    epochs: 4\n")
+    path = tmp_path / "run.yaml"
+    path.write_text("_base_: [shared/data.yaml, shared/more.yaml]\nname: a\ncls:\n  train:\n    lr: 0.2\n")
+    cfg = load_config(path, ["cls.train.batch_size=2"])
+    assert (cfg.name, cfg.cls.train.lr, cfg.cls.train.epochs, cfg.cls.train.batch_size) == ("a", 0.2, 4, 2)
+    assert cfg.cam.flip is False and "_base_" not in to_dict(cfg)
+
+
+def test_a_base_names_its_file_relative_to_the_including_one_and_may_have_its_own_base(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "root.yaml").write_text("seed: 7\n")
+    (tmp_path / "a" / "mid.yaml").write_text("_base_: root.yaml\nname: mid\n")
+    (tmp_path / "run.yaml").write_text("_base_: a/mid.yaml\n")
+    cfg = load_config(tmp_path / "run.yaml")
+    assert (cfg.seed, cfg.name) == (7, "mid")
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"run.yaml": "_base_: gone.yaml\n"}, r"gone\.yaml \(the _base_ of .*run\.yaml\)"),
+    ({"run.yaml": "_base_: b.yaml\n", "b.yaml": "_base_: run.yaml\n"}, r"include each other: .*run\.yaml -> .*b\.yaml -> .*run\.yaml"),
+    ({"run.yaml": "_base_: 3\n"}, r"'_base_' in .*run\.yaml must be a file path"),
+])
+def test_a_bad_base_is_an_error_naming_the_files(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "run.yaml")
+
+
+def test_the_configs_of_one_dataset_share_its_base_sections(repo_root):
+    """Every run on a dataset reads the same data, backbone and CAM scales (and, where the methods
+    share one classifier checkpoint, the same classifier) from ``configs/_base_/<dataset>.yaml``."""
+    shared = {"coco_voc_mini": ("data", "model", "cls", "cam"), "msrc": ("data", "model", "cls", "cam"),
+              "camvid": ("data", "model", "cam"), "voc": ("data", "model", "cam"), "coco": ("data", "model", "cam")}
+    for dataset, sections in shared.items():
+        configs = [load_config(path) for path in sorted((repo_root / "configs").glob(f"*_{dataset}.yaml"))]
+        assert len(configs) >= 3, dataset
+        for section in sections:
+            assert len({repr(getattr(cfg, section)) for cfg in configs}) == 1, (dataset, section)

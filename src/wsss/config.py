@@ -20,6 +20,10 @@ class ConfigError(ValueError):
     """A configuration file or override that cannot be applied."""
 
 
+# A YAML file's key naming the files it builds on (mmsegmentation's name for the same idea).
+BASE_KEY = "_base_"
+
+
 def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     """A ConfigError naming ``key`` unless ``value`` is one of ``choices`` (for ``__post_init__``)."""
     if value not in choices:
@@ -167,7 +171,8 @@ class RunConfig:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Build the run config from defaults, an optional YAML file, then ``a.b=value`` overrides.
+    """Build the run config from defaults, an optional YAML file (on top of the files its
+    ``_base_`` key names), then ``a.b=value`` overrides.
 
     The ``method`` key picks the sections beyond the shared ones; a section of another method
     is an error that names that method.
@@ -256,9 +261,36 @@ def _scalar(hint: type, value: Any, key: str) -> Any:
     raise ConfigError(f"'{key}' must be {hint.__name__}, got {value!r}")
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file's tree on top of the files its ``_base_`` key names (a path or a list of paths,
+    relative to the file; later ones win), so configs of one dataset share its sections."""
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        where = f" (the _base_ of {chain[-1]})" if chain else ""
+        raise ConfigError(f"config file not found: {path}{where}")
+    if path.resolve() in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, path.resolve()))
+        raise ConfigError(f"config files include each other: {cycle}; remove one of these _base_ keys")
+    tree = _parse_yaml(path)
+    bases = tree.pop(BASE_KEY, [])
+    names = [bases] if isinstance(bases, str) else bases
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"'{BASE_KEY}' in {path} must be a file path or a list of them, got {bases!r}")
+    merged: dict[str, Any] = {}
+    for name in names:
+        merged = _merged(merged, _read_yaml(path.parent / name, (*chain, path.resolve())))
+    return _merged(merged, tree)
+
+
+def _merged(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``under``: sections merge key by key, any other value replaces."""
+    tree = dict(under)
+    for key, value in over.items():
+        both_sections = isinstance(value, dict) and isinstance(tree.get(key), dict)
+        tree[key] = _merged(tree[key], value) if both_sections else value
+    return tree
+
+
+def _parse_yaml(path: Path) -> dict[str, Any]:
     try:
         tree = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
