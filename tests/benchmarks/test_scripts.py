@@ -92,3 +92,26 @@ def test_the_segmentation_ceiling_trains_on_the_ground_truth_masks_and_scores_bo
     for path in labels:
         assert (read_label_png(path) == read_label_png(demo / "SegmentationClass" / path.name)).all()
     assert (tmp_path / "runs" / "ceiling" / "checkpoints" / "seg.pt").is_file()
+
+
+def test_the_seeds_benchmark_pairs_each_score_with_the_same_seeds_cam_and_reuses_finished_runs(repo_root, tmp_path):
+    args = ["--config", str(repo_root / "configs" / "psa_demo.yaml"), "--threads", "1", "--out-dir",
+            str(tmp_path / "runs"), *TINY_DEMO, "cam.scales=[1.0]", "cls.train.epochs=1", "aff.train.epochs=1",
+            "seg.train.epochs=1", f"data.root={tmp_path / 'demo'}"]
+    run_script(repo_root, tmp_path, "seeds.py", "--seeds", "0", "1", "--out", str(tmp_path / "two.json"), *args)
+    report = json.loads((tmp_path / "two.json").read_text())
+    assert [run["seed"] for run in report["runs"]] == [0, 1]
+    assert all((tmp_path / "runs" / f"demo-s{seed}" / "metrics.json").is_file() for seed in (0, 1))
+    rows = {row["score"]: row for row in report["results"]}
+    assert {"cam/train", "pseudo/train", "preds/val-ss", "preds/val-ms"} <= set(rows)
+    cams = [run["scores"]["cam/train"] for run in report["runs"]]
+    pseudo = rows["pseudo/train"]
+    assert rows["cam/train"]["values"] == cams and "gains" not in rows["cam/train"]
+    assert pseudo["gains"] == [p - c for p, c in zip(pseudo["values"], cams)]
+    assert pseudo["gain_min"] == min(pseudo["gains"]) and abs(pseudo["gain_mean"] - sum(pseudo["gains"]) / 2) < 1e-9
+    assert "| cam/train |" in (tmp_path / "two.md").read_text()
+    weights = [tmp_path / "runs" / "demo-s1" / "checkpoints" / f"{net}.pt" for net in ("cls", "aff", "seg")]
+    written = [path.stat().st_mtime_ns for path in weights]
+    run_script(repo_root, tmp_path, "seeds.py", "--seeds", "1", "--out", str(tmp_path / "one.json"), *args)
+    assert [path.stat().st_mtime_ns for path in weights] == written  # the finished folder is reused, not retrained
+    assert json.loads((tmp_path / "one.json").read_text())["runs"][0]["scores"] == report["runs"][1]["scores"]
