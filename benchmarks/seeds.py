@@ -28,7 +28,7 @@ import torch
 from measure import describe_machine, in_fresh_process, machine, markdown
 from method_scores import run_report
 from methods import run_wsss
-from wsss.config import RunConfig, load_config
+from wsss.config import ConfigError, RunConfig, load_config
 from wsss.data import build_dataset
 from wsss.io import atomic_write_text
 from wsss.methods import get_method
@@ -105,6 +105,10 @@ def main() -> None:
     args = parser.parse_args()
     if len(set(args.seeds)) < len(args.seeds):
         parser.error(f"--seeds repeats a seed: {args.seeds}")
+    try:  # a bad config or override is refused before any seed runs
+        seed_config(args, args.seeds[0])
+    except ConfigError as err:
+        parser.error(str(err))
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     runs = [run_seed(args, seed) for seed in args.seeds]

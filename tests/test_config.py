@@ -129,7 +129,9 @@ def test_the_configs_of_one_dataset_share_its_base_sections(repo_root):
     shared = {"coco_voc_mini": ("data", "model", "cls", "cam"), "msrc": ("data", "model", "cls", "cam"),
               "camvid": ("data", "model", "cam"), "voc": ("data", "model", "cam"), "coco": ("data", "model", "cam")}
     for dataset, sections in shared.items():
-        configs = [load_config(path) for path in sorted((repo_root / "configs").glob(f"*_{dataset}.yaml"))]
-        assert len(configs) >= 3, dataset
+        files = sorted((repo_root / "configs").glob(f"*_{dataset}.yaml"))
+        assert len(files) >= 3 and all(yaml.safe_load(path.read_text())["_base_"] == f"_base_/{dataset}.yaml"
+                                       for path in files), dataset
+        configs = [load_config(path) for path in files]
         for section in sections:
             assert len({repr(getattr(cfg, section)) for cfg in configs}) == 1, (dataset, section)

@@ -267,8 +267,9 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.is_file():
         where = f" (the _base_ of {chain[-1]})" if chain else ""
         raise ConfigError(f"config file not found: {path}{where}")
-    if path.resolve() in chain:
-        cycle = " -> ".join(str(p) for p in (*chain, path.resolve()))
+    here = path.resolve()
+    if here in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, here))
         raise ConfigError(f"config files include each other: {cycle}; remove one of these _base_ keys")
     tree = _parse_yaml(path)
     bases = tree.pop(BASE_KEY, [])
@@ -277,7 +278,7 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"'{BASE_KEY}' in {path} must be a file path or a list of them, got {bases!r}")
     merged: dict[str, Any] = {}
     for name in names:
-        merged = _merged(merged, _read_yaml(path.parent / name, (*chain, path.resolve())))
+        merged = _merged(merged, _read_yaml(path.parent / name, (*chain, here)))
     return _merged(merged, tree)
 
 

@@ -115,3 +115,12 @@ def test_the_seeds_benchmark_pairs_each_score_with_the_same_seeds_cam_and_reuses
     run_script(repo_root, tmp_path, "seeds.py", "--seeds", "1", "--out", str(tmp_path / "one.json"), *args)
     assert [path.stat().st_mtime_ns for path in weights] == written  # the finished folder is reused, not retrained
     assert json.loads((tmp_path / "one.json").read_text())["runs"][0]["scores"] == report["runs"][1]["scores"]
+
+
+def test_the_seeds_benchmark_refuses_a_bad_config_before_running_any_seed(repo_root, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(repo_root / "src")}
+    done = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "seeds.py"), "--config", "nope.yaml",
+                           "--out-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "s.json")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "config file not found: nope.yaml" in done.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "s.json").exists()
