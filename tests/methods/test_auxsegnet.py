@@ -3,12 +3,17 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from wsss.cli import main
-from wsss.config import ConfigError
+from wsss.config import CamConfig, ConfigError
 from wsss.data.classes import ClassSet
 from wsss.methods.auxsegnet import check_background
+from wsss.methods.auxsegnet.config import AuxConfig
 from wsss.methods.auxsegnet.fusion import fuse
+from wsss.methods.auxsegnet.rounds import propagated_cams
+from wsss.models.factory import create_model
+from wsss.ops.cam import multiscale_maps, normalize_cams
 
 # A run of seconds: tiny backbone, two rounds of one epoch, narrow branches
 FAST_AUX = [
@@ -69,6 +74,32 @@ def test_the_rounds_run_on_the_demo_and_every_round_is_scored(fast, tmp_path, de
     before = (run / "checkpoints" / "aux-r2.pt").stat().st_mtime_ns
     assert main(["run", "--quiet", *args]) == 0
     assert (run / "checkpoints" / "aux-r2.pt").stat().st_mtime_ns == before
+
+
+def test_each_relabel_source_propagates_the_cams_it_names():
+    """'own' is the forward pass's propagated CAMs; 'own_multiscale' propagates the network's CAMs at
+    the CAM section's scales and flip, exactly as if they were given as the run's CAMs; the
+    propagation is linear in the given maps; the three sources differ; re-normalised maps peak at 1."""
+    torch.manual_seed(0)
+    net = create_model("auxsegnet", backbone="tiny", output_stride=8, pretrained=False, num_classes=4,
+                       channels=8).eval()
+    image, present, cam = torch.randn(3, 48, 40), torch.tensor([0, 2]), CamConfig(scales=(1.0, 0.5), flip=True)
+    given = torch.rand(2, 48, 40)
+    with torch.no_grad():
+        maps = {source: propagated_cams(net, image, present, AuxConfig(relabel_cams=source), cam, given)[1]
+                for source in ("own", "own_multiscale", "classifier")}
+        assert all(m.shape == (1, 2, 6, 5) for m in maps.values())
+        assert torch.equal(maps["own"], net(image[None], propagate_cams=True)["cams_ref"][:, present])
+        own_multiscale = normalize_cams(multiscale_maps(net.cams, image, cam.scales, cam.flip)[present])
+        as_given = propagated_cams(net, image, present, AuxConfig(relabel_cams="classifier"), cam, own_multiscale)[1]
+        assert torch.allclose(maps["own_multiscale"], as_given, atol=1e-6)
+        doubled = propagated_cams(net, image, present, AuxConfig(relabel_cams="classifier"), cam, 2 * given)[1]
+        assert torch.allclose(doubled, 2 * maps["classifier"], atol=1e-6)
+        renormalized = propagated_cams(net, image, present, AuxConfig(relabel_cams="own_multiscale", renormalize=True),
+                                       cam, given)[1]
+    assert torch.allclose(renormalized.amax((2, 3)), torch.ones(1, 2), atol=1e-4)
+    assert not torch.allclose(maps["own"], maps["own_multiscale"], atol=1e-3)
+    assert not torch.allclose(maps["own_multiscale"], maps["classifier"], atol=1e-3)
 
 
 def test_under_torchrun_every_stage_runs_and_every_round_is_complete(fast, tmp_path, demo_root):

@@ -94,3 +94,11 @@ def test_other_maps_are_propagated_like_the_own_cams():
         cams = cams / (cams.amax((2, 3), keepdim=True) + 1e-5)
         other = net(x, maps=cams, chunk=7)
     assert torch.allclose(other["maps_ref"], own["cams_ref"], atol=1e-6)
+
+
+def test_the_cams_method_is_the_relud_cams_of_the_forward_pass():
+    torch.manual_seed(0)
+    net = create_model("auxsegnet", backbone="tiny", output_stride=8, pretrained=False, num_classes=4, channels=8).eval()
+    x = torch.randn(1, 3, 32, 40)
+    with torch.no_grad():
+        assert torch.allclose(net.cams(x), F.relu(net(x)["cams"]))

@@ -148,5 +148,9 @@ class AuxSegNet(TaskNet):
         refined = self.cross.product(seg_rows, sal_rows, torch.cat(list(parts.values()), 1), chunk)
         return out | dict(zip(parts, refined.split([p.shape[1] for p in parts.values()], 1)))
 
+    def cams(self, x: Tensor) -> Tensor:
+        """The classification branch's ReLU'd CAMs (B, K, h, w), for multi-scale inference."""
+        return F.relu(F.conv2d(self.backbone(x)[-1], self.classifier.weight))
+
     def new_layers(self) -> list[nn.Module]:
         return [self.classifier, self.seg, self.sal, self.cross]

@@ -25,7 +25,8 @@ class AuxConfig:
     freeze_bn: bool = True  # the authors freeze every BatchNorm of the backbone ...
     frozen: tuple[str, ...] = ()  # ... and its first conv (ResNet-38: conv1a)
     # What the affinity propagates when relabelling: own (the authors': the network's single-scale
-    # CAMs) | classifier (the cams stage's multi-scale CAMs of the run's classifier)
+    # CAMs) | own_multiscale (the network's CAMs at the cam section's scales and flip, the inference
+    # that made round 0's CAMs) | classifier (the cams stage's multi-scale CAMs of the run's classifier)
     relabel_cams: str = "own"
     renormalize: bool = False  # divide each propagated CAM by its max before cam_threshold (the authors: no)
     saliency_refine: str = "auto"  # renewal CRF((sigmoid(P_ref_sal) + S_0) / 2): crf | par | none | auto
@@ -38,6 +39,6 @@ class AuxConfig:
         if self.rounds < 1:
             raise ConfigError(f"'aux.rounds' must be >= 1 (one training on the round-0 labels), got {self.rounds}")
         check_choice("aux.init", self.init, ("classifier", "imagenet"))
-        check_choice("aux.relabel_cams", self.relabel_cams, ("own", "classifier"))
+        check_choice("aux.relabel_cams", self.relabel_cams, ("own", "own_multiscale", "classifier"))
         check_choice("aux.saliency_refine", self.saliency_refine, REFINE_METHODS)
         check_choice("aux.refine", self.refine, ("crf", "par", "none"))

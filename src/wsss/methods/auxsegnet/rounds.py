@@ -4,8 +4,9 @@ Round r (1 .. rounds) trains the network on the pseudo labels and saliency of ro
 (round 1 from the run's classifier, ``aux.init``; later rounds warm-started from round r - 1's
 weights), saved as ``checkpoints/aux-r<r>.pt``. Every round but the last then relabels the
 training split: the network's own single-scale CAMs (ReLU, max normalised, on its stride-8 grid;
-or, with ``relabel_cams: classifier``, the run's multi-scale CAMs resized to that grid)
-multiplied once by its cross-task affinity (optionally re-normalised) and upsampled; the
+with ``relabel_cams: own_multiscale`` its CAMs at the CAM stage's scales and flip, as round 0's;
+with ``classifier`` the run's multi-scale CAMs; both resized to that grid) multiplied once by its
+cross-task affinity (optionally re-normalised) and upsampled; the
 saliency renewed as the CRF of the mean of its refined saliency and the original maps S_0; the
 two fused again (``fusion.fuse``). Each round's labels (``pseudo/<split>-round<r>/``) and
 saliency (``saliency/<split>-round<r>/``) stay in the run folder and are scored.
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wsss.config import CamConfig
 from wsss.data import SegDataset
 from wsss.data.sources import FloatMaps, LabelMaps, read_cams
 from wsss.data.transforms import to_uint8
@@ -31,6 +33,7 @@ from wsss.methods.auxsegnet.config import AuxConfig
 from wsss.methods.auxsegnet.fusion import PSEUDO, fuse, fusion_settings, round_folder
 from wsss.models.cam_net import multilabel_loss
 from wsss.models.factory import model_from_checkpoint
+from wsss.ops.cam import multiscale_maps, normalize_cams
 from wsss.ops.crf import refine
 from wsss.stages.artifacts import ArtifactDir
 from wsss.stages.cams import CLASSIFIER
@@ -111,9 +114,11 @@ def _relabel(aux: AuxConfig, ctx: StageContext, round_index: int, checkpoint: Pa
     state = load_checkpoint(checkpoint)
     name = round_folder(ctx.split, round_index)
     classifier_cams = ctx.outputs["cams"] if aux.relabel_cams == "classifier" else None
+    cam = ctx.cfg.cam
+    sources = {"own": None, "own_multiscale": cam, "classifier": classifier_cams and classifier_cams.meta}
     meta = ctx.fingerprint(network=state["meta"], saliency=original.meta, fusion=fusion_settings(aux),
                            saliency_refine=aux.saliency_refine, relabel_cams=aux.relabel_cams,
-                           renormalize=aux.renormalize, cams=classifier_cams.meta if classifier_cams else None)
+                           renormalize=aux.renormalize, cams=sources[aux.relabel_cams])
     folder = ArtifactDir(ctx.paths.labels(PSEUDO, name), meta, ".png")
     renewed_dir = ctx.paths.labels(SALIENCY, name)
     classes = ctx.classes
@@ -125,18 +130,11 @@ def _relabel(aux: AuxConfig, ctx: StageContext, round_index: int, checkpoint: Pa
         renewed_dir.mkdir(parents=True, exist_ok=True)
 
         def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
-            x, size, keys = image[None].to(device), image.shape[-2:], np.flatnonzero(labels)
-            if classifier_cams is None:
-                out = net(x, chunk=aux.chunk, propagate_cams=True)
-                propagated = out["cams_ref"][:, torch.as_tensor(keys, device=device)]
-            else:
-                grid = net.backbone(x)[-1]
-                cams = torch.from_numpy(read_cams(classifier_cams.file(image_id))[0])[None].to(device)
-                cams = F.interpolate(cams, size=grid.shape[-2:], mode="bilinear", align_corners=False)
-                out = net.heads(grid, chunk=aux.chunk, maps=cams)
-                propagated = out["maps_ref"]
-            if aux.renormalize:
-                propagated = propagated / (propagated.amax((2, 3), keepdim=True) + 1e-5)
+            size, keys = image.shape[-2:], np.flatnonzero(labels)
+            given = None if classifier_cams is None else read_cams(classifier_cams.file(image_id))[0]
+            given = None if given is None else torch.from_numpy(given).to(device)
+            out, propagated = propagated_cams(net, image.to(device), torch.as_tensor(keys, device=device), aux,
+                                              cam, given)
             cams = _upsampled(propagated, size)
             mean = (_upsampled(torch.sigmoid(out["sal_ref"]), size)[0] + s0(image_id)[0]) / 2
             probs, method = refine(to_uint8(image), np.stack([1 - mean, mean]), aux.saliency_refine,
@@ -147,6 +145,29 @@ def _relabel(aux: AuxConfig, ctx: StageContext, round_index: int, checkpoint: Pa
         return process
 
     return map_images(folder, ctx.dataset(), ctx.runtime, make_process, f"relabel round {round_index}")
+
+
+def propagated_cams(net: nn.Module, image: Tensor, present: Tensor, aux: AuxConfig, cam: CamConfig,
+                    classifier: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
+    """The network's outputs on ``image`` (3, H, W) and the present classes' CAMs times its
+    cross-task affinity (1, K, h, w), from the source ``aux.relabel_cams`` names: its single-scale
+    CAMs, its CAMs at ``cam``'s scales and flip, or ``classifier`` (K, H, W), the run's CAMs."""
+    x = image[None]
+    if aux.relabel_cams == "own":
+        out = net(x, chunk=aux.chunk, propagate_cams=True)
+        propagated = out["cams_ref"][:, present]
+    else:
+        if aux.relabel_cams == "classifier":
+            cams = classifier.float()
+        else:
+            cams = normalize_cams(multiscale_maps(net.cams, image, cam.scales, cam.flip)[present])
+        grid = net.backbone(x)[-1]
+        out = net.heads(grid, chunk=aux.chunk,
+                        maps=F.interpolate(cams[None], size=grid.shape[-2:], mode="bilinear", align_corners=False))
+        propagated = out["maps_ref"]
+    if aux.renormalize:
+        propagated = propagated / (propagated.amax((2, 3), keepdim=True) + 1e-5)
+    return out, propagated
 
 
 def _upsampled(maps: Tensor, size: torch.Size) -> np.ndarray:
