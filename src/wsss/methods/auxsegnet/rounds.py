@@ -131,8 +131,8 @@ def _relabel(aux: AuxConfig, ctx: StageContext, round_index: int, checkpoint: Pa
 
         def process(image_id: str, image: torch.Tensor, labels: np.ndarray) -> tuple[np.ndarray, str]:
             size, keys = image.shape[-2:], np.flatnonzero(labels)
-            given = None if classifier_cams is None else read_cams(classifier_cams.file(image_id))[0]
-            given = None if given is None else torch.from_numpy(given).to(device)
+            given = None if classifier_cams is None else \
+                torch.from_numpy(read_cams(classifier_cams.file(image_id))[0]).to(device)
             out, propagated = propagated_cams(net, image.to(device), torch.as_tensor(keys, device=device), aux,
                                               cam, given)
             cams = _upsampled(propagated, size)
