@@ -45,6 +45,8 @@ def test_int_is_accepted_for_float_but_not_the_reverse():
     ("aff.pairs=some", "aff.pairs"),
     ("report.images=-1", "report.images"),
     ("report.thumbnail=8", "report.thumbnail"),
+    ("seg.backbone=resnet_nope", "seg.backbone"),
+    ("seg.weights=/some/file.pt", "seg.weights"),
 ])
 def test_bad_keys_and_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -152,7 +152,7 @@ def create_backbone(
     ``tiny`` has no ImageNet weights: random unless ``weights`` is given.
     """
     builder = lookup(_REGISTRY, name)
-    path = _weights_file(name, pretrained, weights)
+    path = weights_file(name, pretrained, weights)
     state_dict = None if path is None else load_state_dict_file(path)  # before building: fail fast
     backbone = builder(output_stride)
     if state_dict is not None:
@@ -182,8 +182,9 @@ def lookup(table: Mapping[str, T], name: str, what: str = "backbone") -> T:
     return table[name]
 
 
-def _weights_file(name: str, pretrained: bool, weights: str | None) -> Path | None:
-    """The weight file to load, None for a random start, or an error saying where weights come from."""
+def weights_file(name: str, pretrained: bool, weights: str | None) -> Path | None:
+    """The weight file to load, None for a random start, or an error saying where weights come from
+    (also a check before a run whose later stage builds the backbone)."""
     if not pretrained:
         return None
     if weights is not None:

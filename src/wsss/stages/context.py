@@ -73,14 +73,17 @@ class StageContext:
             self.datasets[split] = build_dataset(self.cfg.data, split, strict=False, progress=self.runtime.progress)
         return self.datasets[split]
 
-    def create_model(self, kind: str, *, pretrained: bool | None = None, output_stride: int | None = None,
-                     **kwargs: Any) -> nn.Module:
-        """A task network on the run's backbone (``models.factory``) at ``model.output_stride`` unless
-        given another; ImageNet weights unless told not to."""
+    def create_model(self, kind: str, *, backbone: str | None = None, weights: str | None = None,
+                     pretrained: bool | None = None, output_stride: int | None = None, **kwargs: Any) -> nn.Module:
+        """A task network (``models.factory``) on the run's backbone and its ``model.weights``, or on
+        ``backbone`` with its own ``weights`` file; at ``model.output_stride`` unless given another;
+        ImageNet weights unless told not to."""
         model = self.cfg.model
-        return create_model(kind, backbone=model.backbone, output_stride=output_stride or model.output_stride,
+        if backbone is None:
+            backbone, weights = model.backbone, model.weights
+        return create_model(kind, backbone=backbone, output_stride=output_stride or model.output_stride,
                             pretrained=model.pretrained if pretrained is None else pretrained,
-                            weights=model.weights, **kwargs)
+                            weights=weights, **kwargs)
 
 
 def absolute_root(data: DataConfig) -> DataConfig:

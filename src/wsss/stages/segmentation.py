@@ -16,12 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wsss.config import TrainConfig, not_fingerprinted
+from wsss.config import ConfigError, ModelConfig, TrainConfig, not_fingerprinted
 from wsss.constants import IGNORE
 from wsss.data.sources import LabelMaps, Source
 from wsss.data.transforms import to_uint8
 from wsss.engine.checkpoint import load_checkpoint
 from wsss.engine.trainer import StepFn
+from wsss.models.backbones import available_backbones, weights_file
 from wsss.models.factory import model_from_checkpoint
 from wsss.ops.cam import multiscale_maps
 from wsss.ops.crf import refine as refine_probs
@@ -50,8 +51,31 @@ class SegConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=0.003, epochs=12))
     head: str = "aspp"  # aspp (DeepLab-v2 behind a normalised projection) | largefov (DeepLab-v1, PSA's)
     head_channels: int = 256  # LargeFOV's width (the paper's 1024), ASPP's projection
+    # The segmentation network's own backbone, e.g. a larger one than the CAM networks' (PSA's
+    # DeepLab ran on ResNet-101 or ResNet-38), and its local weight file when its ImageNet weights
+    # do not ship in a package; None: model.backbone with model.weights.
+    backbone: str | None = None
+    weights: str | None = None
     scales: tuple[float, ...] = not_fingerprinted((1.0, 0.5, 1.5))  # multi-scale + flip prediction
     refine: str = not_fingerprinted("none")  # crf (DeepLab's kernels) | par | none | auto on the prediction
+
+    def __post_init__(self) -> None:
+        if self.backbone is not None and self.backbone not in available_backbones():
+            raise ConfigError(f"'seg.backbone' must be one of {available_backbones()} (or null for model.backbone), "
+                              f"got {self.backbone!r}")
+        if self.weights is not None and self.backbone is None:
+            raise ConfigError("'seg.weights' is the file of seg.backbone: set seg.backbone too, or give the shared "
+                              "backbone's file as model.weights")
+
+
+def check_segmentation_backbone(seg: SegConfig, model: ModelConfig) -> None:
+    """Refuse, before any stage runs, a ``seg.backbone`` whose ImageNet weights are not on this
+    machine, rather than after the stages before the segmentation network."""
+    if seg.backbone is None:
+        return
+    path = weights_file(seg.backbone, model.pretrained, seg.weights)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"'seg.weights': no file {path}; give the path of the {seg.backbone} weights")
 
 
 def train_segmentation(seg: SegConfig, ctx: StageContext, labels: ArtifactDir, *,
@@ -63,8 +87,8 @@ def train_segmentation(seg: SegConfig, ctx: StageContext, labels: ArtifactDir, *
     meta = ctx.fingerprint(model=ctx.cfg.model, seg=seg, labels=labels.meta, seed=ctx.runtime.seed)
 
     def build(dataset: Any) -> tuple[nn.Module, StepFn]:
-        net = ctx.create_model("segmentation", num_classes=dataset.classes.num_classes, head=seg.head,
-                               head_channels=seg.head_channels)
+        net = ctx.create_model("segmentation", backbone=seg.backbone, weights=seg.weights,
+                               num_classes=dataset.classes.num_classes, head=seg.head, head_channels=seg.head_channels)
         return net, step_fn or segmentation_step
 
     return train_stage(ctx, seg.train, build, out=ctx.paths.checkpoint(SEGMENTATION), meta=meta,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from wsss.config import RunConfig
+from wsss.data import ClassSet
 from wsss.methods.base import CAMS, PREDICTIONS, Method, Product, Stage
 from wsss.methods.psa.affinity import train_affinity
 from wsss.methods.psa.config import AffConfig, PseudoConfig, SeedConfig
@@ -18,11 +20,17 @@ from wsss.stages.cams import compute_cams
 from wsss.stages.classification import train_classifier
 from wsss.stages.context import StageContext
 from wsss.stages.saliency import SaliencyConfig, compute_saliency
-from wsss.stages.segmentation import SegConfig, predict_segmentation, train_segmentation
+from wsss.stages.segmentation import (SegConfig, check_segmentation_backbone, predict_segmentation,
+                                      train_segmentation)
 
 
 def _train_segmentation(seg: SegConfig, ctx: StageContext) -> Path:
     return train_segmentation(seg, ctx, ctx.outputs["pseudo"])
+
+
+def _check_settings(cfg: RunConfig, classes: ClassSet) -> None:
+    check_seed_settings(cfg, classes)
+    check_segmentation_backbone(cfg.seg, cfg.model)
 
 
 METHOD = Method(
@@ -47,5 +55,5 @@ METHOD = Method(
               section="seg", split="val", produces=PREDICTIONS, any_split=True),
     ),
     commands=(SWEEP_COMMAND,),
-    check=check_seed_settings,
+    check=_check_settings,
 )
